@@ -1,0 +1,169 @@
+//! Which service and operation a request is for, decided from what the request itself
+//! says: `X-Amz-Target`, the SigV4 credential scope, an `Action=` parameter, or the path.
+
+use http::request::Parts;
+use nimbus_model::schema::{Protocol, Service};
+use nimbus_model::services;
+use nimbus_protocol::awsjson::split_target;
+
+/// The SigV4 credential scope of a request, parsed without verifying anything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    pub access_key_id: String,
+    pub date: String,
+    pub region: String,
+    pub service: String,
+}
+
+impl Scope {
+    /// From `Authorization: AWS4-HMAC-SHA256 Credential=AKID/date/region/service/aws4_request, ...`
+    /// or a presigned URL's `X-Amz-Credential`.
+    pub fn of(parts: &Parts) -> Option<Scope> {
+        let credential = match parts.headers.get("authorization").and_then(|v| v.to_str().ok()) {
+            Some(auth) => auth
+                .split([',', ' '])
+                .find_map(|p| p.trim().strip_prefix("Credential="))
+                .map(str::to_string)?,
+            None => {
+                let query = parts.uri.query()?;
+                form_urlencoded::parse(query.as_bytes())
+                    .find(|(k, _)| k == "X-Amz-Credential")
+                    .map(|(_, v)| v.into_owned())?
+            }
+        };
+        let mut it = credential.split('/');
+        Some(Scope {
+            access_key_id: it.next()?.to_string(),
+            date: it.next()?.to_string(),
+            region: it.next()?.to_string(),
+            service: it.next()?.to_string(),
+        })
+    }
+}
+
+/// Where a request goes.
+#[derive(Debug)]
+pub enum Target {
+    /// `GET /_nimbus/health`.
+    Health,
+    /// awsJson: a service found by its target prefix, and the operation name as sent.
+    Json { service: &'static Service, op: String },
+    /// awsJson with a target prefix no model has.
+    UnknownTarget { target: String },
+    /// awsQuery: `Action=` with the service from the scope (or the only one with it).
+    Query { service: &'static Service },
+    /// restJson: the service chosen by scope or path; routing happens at decode.
+    RestJson { service: &'static Service },
+    /// The Lambda Runtime API (`/2018-06-01/runtime/...`).
+    RuntimeApi,
+    /// Everything else is S3 (restXml).
+    S3,
+}
+
+/// Query-protocol services in the order an unsigned request's `Action` is tried.
+const QUERY_ORDER: &[&str] = &["sts", "sqs", "sns", "iam", "monitoring"];
+
+/// Path prefixes of restJson services, for requests whose scope does not say.
+const REST_PREFIXES: &[(&str, &str)] = &[
+    ("/2015-03-31/", "lambda"),
+    ("/2016-08-19/", "lambda"),
+    ("/2017-03-31/", "lambda"),
+    ("/2017-10-31/", "lambda"),
+    ("/2018-10-31/", "lambda"),
+    ("/2019-09-25/", "lambda"),
+    ("/2019-09-30/", "lambda"),
+    ("/2020-04-22/", "lambda"),
+    ("/2020-06-30/", "lambda"),
+    ("/2021-10-31/", "lambda"),
+    ("/2021-11-15/", "lambda"),
+    ("/2022-07-20/", "lambda"),
+    ("/v2/", "apigatewayv2"),
+    ("/restapis", "apigateway"),
+    ("/apikeys", "apigateway"),
+    ("/usageplans", "apigateway"),
+    ("/domainnames", "apigateway"),
+    ("/clientcertificates", "apigateway"),
+    ("/account", "apigateway"),
+    ("/vpclinks", "apigateway"),
+    ("/sdktypes", "apigateway"),
+    ("/schedules", "scheduler"),
+    ("/schedule-groups", "scheduler"),
+];
+
+fn by_prefix(name: &str) -> Option<&'static Service> {
+    services::ALL.iter().copied().find(|s| s.endpoint_prefix == name)
+}
+
+fn speaks(service: &Service, p: Protocol) -> bool {
+    service.protocol == p || service.protocols.contains(&p)
+}
+
+/// Classifies a request. `form` is the body when it is form-encoded, so an `Action=`
+/// inside it can be seen.
+pub fn classify(parts: &Parts, form_action: Option<&str>, scope: Option<&Scope>) -> Target {
+    let path = parts.uri.path();
+    if path == "/_nimbus/health" {
+        return Target::Health;
+    }
+    if let Some(target) = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+        let Some((prefix, op)) = split_target(target) else {
+            return Target::UnknownTarget { target: target.to_string() };
+        };
+        return match services::ALL.iter().copied().find(|s| s.target_prefix == Some(prefix)) {
+            Some(service) => Target::Json { service, op: op.to_string() },
+            None => Target::UnknownTarget { target: target.to_string() },
+        };
+    }
+    if path.starts_with("/2018-06-01/runtime/") {
+        return Target::RuntimeApi;
+    }
+    let scoped = scope.map(|s| s.service.as_str());
+    if let Some(action) = form_action {
+        let by_scope = scoped.and_then(|name| {
+            services::ALL
+                .iter()
+                .copied()
+                .find(|s| (s.signing_name == name || s.endpoint_prefix == name) && speaks(s, Protocol::Query))
+        });
+        if let Some(service) = by_scope {
+            return Target::Query { service };
+        }
+        if scoped.is_none() || scoped.is_some_and(|s| s != "s3") {
+            let found = QUERY_ORDER
+                .iter()
+                .filter_map(|p| by_prefix(p))
+                .find(|s| s.operation(action).is_some())
+                .or_else(|| by_prefix("sts"));
+            if let Some(service) = found {
+                return Target::Query { service };
+            }
+        }
+    }
+    match scoped {
+        Some("s3") => return Target::S3,
+        Some("apigateway") => {
+            let name = if path.starts_with("/v2/") { "apigatewayv2" } else { "apigateway" };
+            if let Some(service) = by_prefix(name) {
+                return Target::RestJson { service };
+            }
+        }
+        Some(name) => {
+            if let Some(service) = services::ALL
+                .iter()
+                .copied()
+                .find(|s| (s.signing_name == name || s.endpoint_prefix == name) && s.protocol == Protocol::RestJson)
+            {
+                return Target::RestJson { service };
+            }
+        }
+        None => {}
+    }
+    for (prefix, name) in REST_PREFIXES {
+        if path.starts_with(prefix) || path == prefix.trim_end_matches('/') {
+            if let Some(service) = by_prefix(name) {
+                return Target::RestJson { service };
+            }
+        }
+    }
+    Target::S3
+}

@@ -1,0 +1,167 @@
+//! `nimbus`: the command line. `nimbus serve` runs every service on one port.
+
+mod config;
+mod keyring;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+
+use config::{parse_access_keys, Auth, Config, Durability};
+use nimbus_edge::{AuthMode, Edge, EdgeConfig};
+use nimbus_store::{Store, StoreConfig};
+use nimbus_sts::{Keys, Sts};
+
+#[derive(Parser)]
+#[command(name = "nimbus", version, about = "A serverless cloud in one binary: AWS Lambda, API Gateway, DynamoDB and friends on one port")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve every service on one port until SIGINT/SIGTERM.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// TOML config file; flags and NIMBUS_* variables override it.
+    #[arg(long, env = "NIMBUS_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:4566].
+    #[arg(long, env = "NIMBUS_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Directory for state [default: ./.nimbus].
+    #[arg(long, env = "NIMBUS_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Region for requests that name none [default: us-east-1].
+    #[arg(long, env = "NIMBUS_REGION")]
+    region: Option<String>,
+    /// Account for requests whose access key names none [default: 000000000000].
+    #[arg(long, env = "NIMBUS_ACCOUNT_ID")]
+    account_id: Option<String>,
+    /// Signature checking: off or sigv4 [default: off on loopback, sigv4 otherwise].
+    #[arg(long, env = "NIMBUS_AUTH", value_enum)]
+    auth: Option<Auth>,
+    /// When a write is acknowledged: os (survives kill -9) or fsync (survives power loss) [default: os].
+    #[arg(long, env = "NIMBUS_DURABILITY", value_enum)]
+    durability: Option<Durability>,
+    /// Access keys accepted in sigv4 mode: ID:SECRET[:ACCOUNT], comma-separated.
+    #[arg(long, env = "NIMBUS_ACCESS_KEYS")]
+    access_keys: Option<String>,
+    /// Log filter, e.g. info or nimbus_edge=debug [default: info].
+    #[arg(long, env = "NIMBUS_LOG")]
+    log: Option<String>,
+}
+
+impl ServeArgs {
+    fn into_config(self) -> Result<Config, config::ConfigError> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(v) = self.listen { config.listen = v; }
+        if let Some(v) = self.data_dir { config.data_dir = v; }
+        if let Some(v) = self.region { config.region = v; }
+        if let Some(v) = self.account_id { config.account_id = v; }
+        if let Some(v) = self.auth { config.auth = Some(v); }
+        if let Some(v) = self.durability { config.durability = v; }
+        if let Some(v) = self.access_keys { config.access_keys.extend(parse_access_keys(&v)?); }
+        if let Some(v) = self.log { config.log = v; }
+        config.check()?;
+        Ok(config)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            let config = match args.into_config() {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("nimbus: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("nimbus: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(serve(config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("nimbus: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&config.log).unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let store = Store::open(StoreConfig::new(&config.data_dir).durability(config.durability.store()))
+        .map_err(|e| format!("cannot open the data directory {}: {e}", config.data_dir.display()))?;
+    let auth = config.auth_mode();
+    if auth == AuthMode::Sigv4 && config.access_keys.is_empty() {
+        tracing::warn!("auth is sigv4 but no access keys are configured (--access-keys): every signed request will be refused");
+    }
+    let keys = Arc::new(Keys::new(config.access_keys.clone(), store.clone()));
+    let edge_config = EdgeConfig {
+        region: config.region.clone(),
+        account_id: config.account_id.clone(),
+        auth,
+        max_body_bytes: config.max_body_bytes,
+    };
+    let ring = keyring::KeyRing { keys: keys.clone(), default_account: config.account_id.clone() };
+    let mut edge = Edge::new(edge_config, Arc::new(ring));
+    edge.register(Arc::new(Sts::new(keys)));
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr()?;
+    println!(
+        "nimbus {} listening on http://{addr} (data {}, auth {}, durability {})",
+        env!("CARGO_PKG_VERSION"),
+        config.data_dir.display(),
+        if auth == AuthMode::Off { "off" } else { "sigv4" },
+        config.durability.as_str(),
+    );
+    nimbus_edge::serve(listener, Arc::new(edge), shutdown_signal()).await;
+    store.sync().map_err(|e| format!("could not flush storage: {e}"))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
