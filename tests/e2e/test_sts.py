@@ -141,3 +141,29 @@ def test_kill_9_loses_no_acknowledged_write(server_factory):
         who = restarted.client("sts", key=c["AccessKeyId"], secret=c["SecretAccessKey"],
                                token=c["SessionToken"]).get_caller_identity()
         assert who["Arn"] == f"arn:aws:sts::111111111111:assumed-role/Loop/{name}"
+
+
+def test_sigv4_mode_s3_uses_s3_error_codes(server_factory):
+    server = server_factory(*SIGV4)
+    with pytest.raises(ClientError) as e:
+        server.client("s3", key="AKIDUNKNOWN", secret="x").list_buckets()
+    assert e.value.response["Error"]["Code"] == "InvalidAccessKeyId"
+    with pytest.raises(ClientError) as e:
+        server.client("s3", key="AKIDNIMBUSTEST", secret="wrong").list_buckets()
+    assert e.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+    # Correctly signed, it reaches S3, which is not served yet.
+    with pytest.raises(ClientError) as e:
+        server.client("s3", key="AKIDNIMBUSTEST", secret="nimbus-secret").list_buckets()
+    assert e.value.response["Error"]["Code"] == "NotImplemented"
+
+
+def test_sigv4_mode_presigned_url(server_factory):
+    import requests
+    server = server_factory(*SIGV4)
+    import boto3
+    from botocore.config import Config
+    s3 = boto3.client("s3", endpoint_url=server.endpoint, region_name="us-east-1", aws_access_key_id="AKIDNIMBUSTEST",
+                      aws_secret_access_key="nimbus-secret", config=Config(signature_version="s3v4"))
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": "b", "Key": "k"}, ExpiresIn=60)
+    assert requests.get(url, timeout=5).status_code == 501  # authenticated, then not served
+    assert requests.get(url.replace("Signature=", "Signature=0"), timeout=5).status_code == 403

@@ -7,7 +7,10 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let root = nimbus_codegen::workspace_root();
     let mut args = std::env::args_os().skip(1);
-    let models = args.next().map(PathBuf::from).unwrap_or_else(|| root.join("models"));
+    let models = args
+        .next()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("models"));
     let out = args
         .next()
         .map(PathBuf::from)
@@ -15,7 +18,12 @@ fn main() -> ExitCode {
     match nimbus_codegen::generate_to(&models, &out) {
         Ok(files) => {
             let lines: usize = files.values().map(|s| s.lines().count()).sum();
-            println!("wrote {} files ({} lines) under {}", files.len(), lines, out.display());
+            println!(
+                "wrote {} files ({} lines) under {}",
+                files.len(),
+                lines,
+                out.display()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

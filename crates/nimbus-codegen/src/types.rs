@@ -11,15 +11,28 @@ use crate::{camel_ident, first_sentence, lit, unique, Model, J};
 
 /// Names a generated struct may not take (they are used unqualified in the file).
 const RESERVED: &[&str] = &[
-    "String", "Option", "Vec", "Box", "BTreeMap", "Blob", "Timestamp", "Serialize", "Deserialize", "Value",
-    "Default", "Result", "Some", "None",
+    "String",
+    "Option",
+    "Vec",
+    "Box",
+    "BTreeMap",
+    "Blob",
+    "Timestamp",
+    "Serialize",
+    "Deserialize",
+    "Value",
+    "Default",
+    "Result",
+    "Some",
+    "None",
 ];
 
 const KEYWORDS: &[&str] = &[
-    "as", "break", "const", "continue", "crate", "else", "enum", "extern", "false", "fn", "for", "if", "impl", "in",
-    "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "self", "static", "struct", "super",
-    "trait", "true", "type", "unsafe", "use", "where", "while", "async", "await", "dyn", "abstract", "become", "box",
-    "do", "final", "macro", "override", "priv", "typeof", "unsized", "virtual", "yield", "try", "gen",
+    "as", "break", "const", "continue", "crate", "else", "enum", "extern", "false", "fn", "for",
+    "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return",
+    "self", "static", "struct", "super", "trait", "true", "type", "unsafe", "use", "where",
+    "while", "async", "await", "dyn", "abstract", "become", "box", "do", "final", "macro",
+    "override", "priv", "typeof", "unsized", "virtual", "yield", "try", "gen",
 ];
 
 /// `RoleArn` → `role_arn`, `SAMLAssertion` → `saml_assertion`, `DBInstance` → `db_instance`.
@@ -131,11 +144,16 @@ impl Ctx<'_, '_> {
         let (name, s) = self.m.shape(id);
         Ok(match s.str("type").unwrap_or("") {
             "structure" if s.flag("document") => "serde_json::Value".into(),
-            "structure" => self.names[id as usize].clone().ok_or_else(|| format!("{name}: unnamed struct"))?,
+            "structure" => self.names[id as usize]
+                .clone()
+                .ok_or_else(|| format!("{name}: unnamed struct"))?,
             "list" => format!("Vec<{}>", self.rust_type(self.m.target(s.get("member"))?)?),
             "map" => {
                 self.uses_map = true;
-                format!("BTreeMap<String, {}>", self.rust_type(self.m.target(s.get("value"))?)?)
+                format!(
+                    "BTreeMap<String, {}>",
+                    self.rust_type(self.m.target(s.get("value"))?)?
+                )
             }
             "string" => "String".into(),
             "integer" => "i32".into(),
@@ -170,7 +188,11 @@ pub fn gen_types(m: &Model, dir: &str, botocore: &str) -> Result<String, String>
         }
     }
     reachable.extend(from_input_set.iter().copied());
-    let structs: Vec<u16> = reachable.iter().copied().filter(|&id| is_struct(m.shape(id).1)).collect();
+    let structs: Vec<u16> = reachable
+        .iter()
+        .copied()
+        .filter(|&id| is_struct(m.shape(id).1))
+        .collect();
 
     let mut used: HashSet<String> = RESERVED.iter().map(|s| s.to_string()).collect();
     let mut names = vec![None; m.shapes.len()];
@@ -194,14 +216,23 @@ pub fn gen_types(m: &Model, dir: &str, botocore: &str) -> Result<String, String>
     for &id in &structs {
         let (_, s) = m.shape(id);
         let sname = cx.names[id as usize].clone().unwrap_or_default();
-        let required: Vec<&str> =
-            s.get("required").map(J::items).unwrap_or(&[]).iter().filter_map(J::as_str).collect();
+        let required: Vec<&str> = s
+            .get("required")
+            .map(J::items)
+            .unwrap_or(&[])
+            .iter()
+            .filter_map(J::as_str)
+            .collect();
         let doc = first_sentence(s.str("documentation"));
         body.push('\n');
         if !doc.is_empty() {
             writeln!(body, "/// {doc}").unwrap();
         }
-        writeln!(body, "#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]").unwrap();
+        writeln!(
+            body,
+            "#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]"
+        )
+        .unwrap();
         let members = s.get("members").map(J::entries).unwrap_or(&[]);
         if members.is_empty() {
             writeln!(body, "pub struct {sname} {{}}").unwrap();
@@ -221,7 +252,12 @@ pub fn gen_types(m: &Model, dir: &str, botocore: &str) -> Result<String, String>
                 writeln!(body, "    #[serde(rename = {})]", lit(mname)).unwrap();
                 writeln!(body, "    pub {field}: {ty},").unwrap();
             } else {
-                writeln!(body, "    #[serde(rename = {}, skip_serializing_if = \"Option::is_none\")]", lit(mname)).unwrap();
+                writeln!(
+                    body,
+                    "    #[serde(rename = {}, skip_serializing_if = \"Option::is_none\")]",
+                    lit(mname)
+                )
+                .unwrap();
                 writeln!(body, "    pub {field}: Option<{ty}>,").unwrap();
             }
         }
@@ -230,9 +266,17 @@ pub fn gen_types(m: &Model, dir: &str, botocore: &str) -> Result<String, String>
 
     let mut o = String::new();
     writeln!(o, "//! Typed `{dir}` shapes: generated by `nimbus-codegen` from botocore {botocore}; do not edit.").unwrap();
-    writeln!(o, "//! Regenerate with `scripts/update-models.sh` (or `cargo run -p nimbus-codegen`).").unwrap();
+    writeln!(
+        o,
+        "//! Regenerate with `scripts/update-models.sh` (or `cargo run -p nimbus-codegen`)."
+    )
+    .unwrap();
     writeln!(o, "//!").unwrap();
-    writeln!(o, "//! These (de)serialize the canonical value: members by name, blobs as base64,").unwrap();
+    writeln!(
+        o,
+        "//! These (de)serialize the canonical value: members by name, blobs as base64,"
+    )
+    .unwrap();
     writeln!(o, "//! timestamps as epoch seconds.").unwrap();
     writeln!(o).unwrap();
     writeln!(o, "#![allow(rustdoc::all)]").unwrap();

@@ -79,6 +79,14 @@ pub fn authenticate(
     }
 }
 
+/// Checks an S3 request's signature in `sigv4` mode; S3 errors have their own codes.
+pub fn authenticate_s3(edge: &Edge, parts: &Parts, body: &Bytes) -> Result<(), nimbus_auth::AwsErrorInfo> {
+    if edge.config().auth == AuthMode::Off {
+        return Ok(());
+    }
+    verifier(edge).verify(parts, Body::Bytes(body), true).map(|_| ()).map_err(|e| e.aws_error(ProtocolFamily::S3))
+}
+
 fn verifier(edge: &Edge) -> &Verifier {
     edge.verifier.get_or_init(|| Verifier::new(edge.credentials.clone().as_provider()))
 }

@@ -91,7 +91,10 @@ impl Edge {
         let target = classify(&parts, action.as_deref(), scope.as_ref());
         let mut response = match target {
             Target::Health => health::render(self),
-            Target::S3 => s3::not_implemented(&parts, &request_id),
+            Target::S3 => match auth::authenticate_s3(self, &parts, &body) {
+                Ok(()) => s3::not_implemented(&parts, &request_id),
+                Err(info) => s3::error(&parts, &request_id, info.status, info.code, &info.message),
+            },
             Target::RuntimeApi => error::render(
                 Wire::RestJson,
                 None,

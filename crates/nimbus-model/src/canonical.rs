@@ -80,8 +80,42 @@ mod tests {
         let v = serde_json::to_value(&b).unwrap();
         assert_eq!(v, serde_json::json!("aGkA"));
         assert_eq!(serde_json::from_value::<Blob>(v).unwrap(), b);
-        assert_eq!(serde_json::to_value(Timestamp(1700000000.0)).unwrap(), serde_json::json!(1700000000));
-        assert_eq!(serde_json::to_value(Timestamp(1.5)).unwrap(), serde_json::json!(1.5));
-        assert_eq!(serde_json::from_value::<Timestamp>(serde_json::json!(12)).unwrap(), Timestamp(12.0));
+        assert_eq!(
+            serde_json::to_value(Timestamp(1700000000.0)).unwrap(),
+            serde_json::json!(1700000000)
+        );
+        assert_eq!(
+            serde_json::to_value(Timestamp(1.5)).unwrap(),
+            serde_json::json!(1.5)
+        );
+        assert_eq!(
+            serde_json::from_value::<Timestamp>(serde_json::json!(12)).unwrap(),
+            Timestamp(12.0)
+        );
+    }
+
+    #[test]
+    fn typed_sts_structs_use_the_canonical_value() {
+        use crate::types::sts::{AssumeRoleRequest, AssumeRoleResponse, Credentials};
+        let req: AssumeRoleRequest = serde_json::from_value(serde_json::json!({
+            "RoleArn": "arn:aws:iam::000000000000:role/r",
+            "RoleSessionName": "s",
+            "DurationSeconds": 900
+        }))
+        .unwrap();
+        assert_eq!(req.role_session_name, "s");
+        assert_eq!(req.duration_seconds, Some(900));
+        let resp = AssumeRoleResponse {
+            credentials: Some(Credentials {
+                access_key_id: Some("AKIA".into()),
+                expiration: Some(Timestamp(1700000000.0)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&resp).unwrap(),
+            serde_json::json!({"Credentials": {"AccessKeyId": "AKIA", "Expiration": 1700000000}})
+        );
     }
 }

@@ -94,12 +94,26 @@ pub enum ShapeKind {
     Map(Map),
     String(StringShape),
     /// `integer` or `long`.
-    Integer { long: bool, min: Option<i64>, max: Option<i64> },
+    Integer {
+        long: bool,
+        min: Option<i64>,
+        max: Option<i64>,
+    },
     /// `float` or `double`.
-    Float { double: bool, min: Option<f64>, max: Option<f64> },
+    Float {
+        double: bool,
+        min: Option<f64>,
+        max: Option<f64>,
+    },
     Boolean,
-    Timestamp { format: Option<TimestampFormat> },
-    Blob { min: Option<i64>, max: Option<i64>, streaming: bool },
+    Timestamp {
+        format: Option<TimestampFormat>,
+    },
+    Blob {
+        min: Option<i64>,
+        max: Option<i64>,
+        streaming: bool,
+    },
 }
 
 #[derive(Debug)]

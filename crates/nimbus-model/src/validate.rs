@@ -64,7 +64,10 @@ impl std::error::Error for Invalid {}
 
 /// Validates `input` (the canonical value of structure `shape`) against `service`.
 pub fn validate(service: &Service, shape: ShapeId, input: &Value) -> Result<(), Invalid> {
-    let mut v = Validator { service, errors: Vec::new() };
+    let mut v = Validator {
+        service,
+        errors: Vec::new(),
+    };
     v.value(shape, input, "").map_err(Invalid::Serialization)?;
     if v.errors.is_empty() {
         Ok(())
@@ -127,7 +130,10 @@ fn display(v: &Value) -> String {
             format!("[{}]", parts.join(", "))
         }
         Value::Object(o) => {
-            let parts: Vec<String> = o.iter().map(|(k, v)| format!("{k}={}", display(v))).collect();
+            let parts: Vec<String> = o
+                .iter()
+                .map(|(k, v)| format!("{k}={}", display(v)))
+                .collect();
             format!("{{{}}}", parts.join(", "))
         }
     }
@@ -136,21 +142,38 @@ fn display(v: &Value) -> String {
 impl Validator<'_> {
     fn fail(&mut self, path: &str, shown: Option<String>, constraint: &str) {
         let msg = match shown {
-            Some(v) => format!("Value '{v}' at '{path}' failed to satisfy constraint: {constraint}"),
+            Some(v) => {
+                format!("Value '{v}' at '{path}' failed to satisfy constraint: {constraint}")
+            }
             None => format!("Value at '{path}' failed to satisfy constraint: {constraint}"),
         };
         self.errors.push(msg);
     }
 
-    fn length(&mut self, path: &str, len: i64, min: Option<i64>, max: Option<i64>, shown: &dyn Fn() -> Option<String>) {
+    fn length(
+        &mut self,
+        path: &str,
+        len: i64,
+        min: Option<i64>,
+        max: Option<i64>,
+        shown: &dyn Fn() -> Option<String>,
+    ) {
         if let Some(min) = min {
             if len < min {
-                self.fail(path, shown(), &format!("Member must have length greater than or equal to {min}"));
+                self.fail(
+                    path,
+                    shown(),
+                    &format!("Member must have length greater than or equal to {min}"),
+                );
             }
         }
         if let Some(max) = max {
             if len > max {
-                self.fail(path, shown(), &format!("Member must have length less than or equal to {max}"));
+                self.fail(
+                    path,
+                    shown(),
+                    &format!("Member must have length less than or equal to {max}"),
+                );
             }
         }
     }
@@ -186,10 +209,14 @@ impl Validator<'_> {
             ShapeKind::List(l) => {
                 let items = match v {
                     Value::Array(a) => a,
-                    Value::Object(_) => return Err("Start of structure or map found where not expected.".into()),
+                    Value::Object(_) => {
+                        return Err("Start of structure or map found where not expected.".into())
+                    }
                     _ => return Err("Expected list or null".into()),
                 };
-                self.length(path, items.len() as i64, l.min, l.max, &|| (!sensitive).then(|| display(v)));
+                self.length(path, items.len() as i64, l.min, l.max, &|| {
+                    (!sensitive).then(|| display(v))
+                });
                 for (i, item) in items.iter().enumerate() {
                     if !item.is_null() {
                         self.value(l.member, item, &format!("{path}.{}.member", i + 1))?;
@@ -202,7 +229,9 @@ impl Validator<'_> {
                     Value::Array(_) => return Err("Start of list found where not expected".into()),
                     _ => return Err("Expected map or null".into()),
                 };
-                self.length(path, obj.len() as i64, mp.min, mp.max, &|| (!sensitive).then(|| display(v)));
+                self.length(path, obj.len() as i64, mp.min, mp.max, &|| {
+                    (!sensitive).then(|| display(v))
+                });
                 for (k, item) in obj {
                     let kpath = format!("{path}.{k}");
                     self.value(mp.key, &Value::String(k.clone()), &format!("{kpath}.key"))?;
@@ -214,9 +243,16 @@ impl Validator<'_> {
             ShapeKind::String(s) => {
                 let text = match v {
                     Value::String(t) => t,
-                    Value::Bool(_) => return Err("class java.lang.Boolean can not be converted to an String".into()),
+                    Value::Bool(_) => {
+                        return Err(
+                            "class java.lang.Boolean can not be converted to an String".into()
+                        )
+                    }
                     Value::Number(n) => {
-                        return Err(format!("class {} can not be converted to an String", number_class(n)))
+                        return Err(format!(
+                            "class {} can not be converted to an String",
+                            number_class(n)
+                        ))
                     }
                     other => return Err(container_mismatch(other).unwrap_or_default()),
                 };
@@ -225,37 +261,62 @@ impl Validator<'_> {
                 if let Some(p) = s.pattern {
                     if let Some(re) = pattern(p) {
                         if !re.is_match(text) {
-                            self.fail(path, shown(), &format!("Member must satisfy regular expression pattern: {p}"));
+                            self.fail(
+                                path,
+                                shown(),
+                                &format!("Member must satisfy regular expression pattern: {p}"),
+                            );
                         }
                     }
                 }
                 if !s.enum_values.is_empty() && !s.enum_values.contains(&text.as_str()) {
                     let set = s.enum_values.join(", ");
-                    self.fail(path, shown(), &format!("Member must satisfy enum value set: [{set}]"));
+                    self.fail(
+                        path,
+                        shown(),
+                        &format!("Member must satisfy enum value set: [{set}]"),
+                    );
                 }
             }
             ShapeKind::Integer { long, min, max } => {
                 let n = match v {
                     Value::Number(n) => n,
                     Value::Bool(_) => {
-                        return Err(format!("class java.lang.Boolean can not be converted to an {}", int_name(*long)))
+                        return Err(format!(
+                            "class java.lang.Boolean can not be converted to an {}",
+                            int_name(*long)
+                        ))
                     }
                     Value::String(_) => {
-                        return Err(format!("class java.lang.String can not be converted to an {}", int_name(*long)))
+                        return Err(format!(
+                            "class java.lang.String can not be converted to an {}",
+                            int_name(*long)
+                        ))
                     }
                     other => return Err(container_mismatch(other).unwrap_or_default()),
                 };
                 // Jackson truncates a fractional number bound to an integer member.
-                let value = n.as_i64().or_else(|| n.as_f64().map(|f| f.trunc() as i64)).unwrap_or(i64::MAX);
+                let value = n
+                    .as_i64()
+                    .or_else(|| n.as_f64().map(|f| f.trunc() as i64))
+                    .unwrap_or(i64::MAX);
                 let shown = || (!sensitive).then(|| value.to_string());
                 if let Some(min) = min {
                     if value < *min {
-                        self.fail(path, shown(), &format!("Member must have value greater than or equal to {min}"));
+                        self.fail(
+                            path,
+                            shown(),
+                            &format!("Member must have value greater than or equal to {min}"),
+                        );
                     }
                 }
                 if let Some(max) = max {
                     if value > *max {
-                        self.fail(path, shown(), &format!("Member must have value less than or equal to {max}"));
+                        self.fail(
+                            path,
+                            shown(),
+                            &format!("Member must have value less than or equal to {max}"),
+                        );
                     }
                 }
             }
@@ -263,45 +324,85 @@ impl Validator<'_> {
                 let name = if *double { "Double" } else { "Float" };
                 let n = match v {
                     Value::Number(n) => n,
-                    Value::Bool(_) => return Err(format!("class java.lang.Boolean can not be converted to an {name}")),
-                    Value::String(_) => return Err(format!("class java.lang.String can not be converted to an {name}")),
+                    Value::Bool(_) => {
+                        return Err(format!(
+                            "class java.lang.Boolean can not be converted to an {name}"
+                        ))
+                    }
+                    Value::String(_) => {
+                        return Err(format!(
+                            "class java.lang.String can not be converted to an {name}"
+                        ))
+                    }
                     other => return Err(container_mismatch(other).unwrap_or_default()),
                 };
                 let value = n.as_f64().unwrap_or(f64::NAN);
                 let shown = || (!sensitive).then(|| java_double(value));
                 if let Some(min) = min {
                     if value < *min {
-                        self.fail(path, shown(), &format!("Member must have value greater than or equal to {min}"));
+                        self.fail(
+                            path,
+                            shown(),
+                            &format!("Member must have value greater than or equal to {min}"),
+                        );
                     }
                 }
                 if let Some(max) = max {
                     if value > *max {
-                        self.fail(path, shown(), &format!("Member must have value less than or equal to {max}"));
+                        self.fail(
+                            path,
+                            shown(),
+                            &format!("Member must have value less than or equal to {max}"),
+                        );
                     }
                 }
             }
             ShapeKind::Boolean => match v {
                 Value::Bool(_) => {}
-                Value::Number(n) => return Err(format!("class {} can not be converted to an Boolean", number_class(n))),
-                Value::String(s) => return Err(format!("'{}' can not be converted to an Boolean", s.to_uppercase())),
+                Value::Number(n) => {
+                    return Err(format!(
+                        "class {} can not be converted to an Boolean",
+                        number_class(n)
+                    ))
+                }
+                Value::String(s) => {
+                    return Err(format!(
+                        "'{}' can not be converted to an Boolean",
+                        s.to_uppercase()
+                    ))
+                }
                 other => return Err(container_mismatch(other).unwrap_or_default()),
             },
             ShapeKind::Timestamp { .. } => match v {
                 Value::Number(_) => {}
-                Value::Bool(_) => return Err("class java.lang.Boolean can not be converted to an Date".into()),
-                Value::String(_) => return Err("class java.lang.String can not be converted to an Date".into()),
+                Value::Bool(_) => {
+                    return Err("class java.lang.Boolean can not be converted to an Date".into())
+                }
+                Value::String(_) => {
+                    return Err("class java.lang.String can not be converted to an Date".into())
+                }
                 other => return Err(container_mismatch(other).unwrap_or_default()),
             },
             ShapeKind::Blob { min, max, .. } => {
                 let text = match v {
                     Value::String(t) => t,
-                    Value::Bool(_) => return Err("class java.lang.Boolean can not be converted to a Blob".into()),
-                    Value::Number(n) => return Err(format!("class {} can not be converted to a Blob", number_class(n))),
+                    Value::Bool(_) => {
+                        return Err("class java.lang.Boolean can not be converted to a Blob".into())
+                    }
+                    Value::Number(n) => {
+                        return Err(format!(
+                            "class {} can not be converted to a Blob",
+                            number_class(n)
+                        ))
+                    }
                     other => return Err(container_mismatch(other).unwrap_or_default()),
                 };
                 let bytes = decode_blob(text)?;
                 let len = bytes.len();
-                let shown = || (!sensitive).then(|| format!("java.nio.HeapByteBuffer[pos=0 lim={len} cap={len}]"));
+                let shown = || {
+                    (!sensitive)
+                        .then(|| format!("java.nio.HeapByteBuffer[pos=0 lim={len} cap={len}]"))
+                };
                 self.length(path, len as i64, *min, *max, &shown);
             }
         }
@@ -329,7 +430,7 @@ fn java_double(v: f64) -> String {
 /// Decodes a canonical (base64) blob with the messages DynamoDB gives for bad input.
 fn decode_blob(text: &str) -> Result<Vec<u8>, String> {
     let prefix = || format!("'{text}' can not be converted to a Blob: ");
-    if text.len() % 4 != 0 {
+    if !text.len().is_multiple_of(4) {
         return Err(format!(
             "{}Base64 encoded length is expected a multiple of 4 bytes but found: {}",
             prefix(),
@@ -346,7 +447,12 @@ fn decode_blob(text: &str) -> Result<Vec<u8>, String> {
     }
     base64::engine::general_purpose::STANDARD
         .decode(text)
-        .map_err(|_| format!("{}Invalid last non-pad Base64 character dectected", prefix()))
+        .map_err(|_| {
+            format!(
+                "{}Invalid last non-pad Base64 character dectected",
+                prefix()
+            )
+        })
 }
 
 type Cache = Mutex<HashMap<&'static str, Option<regex::Regex>>>;
@@ -486,7 +592,9 @@ mod tests {
     }
 
     fn msg(svc: &Service, op: &str, input: Value) -> String {
-        check(svc, op, input).expect_err("should be invalid").message()
+        check(svc, op, input)
+            .expect_err("should be invalid")
+            .message()
     }
 
     fn table() -> Value {
@@ -571,8 +679,16 @@ mod tests {
         match check(&dynamodb::SERVICE, "ListTables", input).unwrap_err() {
             Invalid::Validation(v) => {
                 assert_eq!(v.len(), 2);
-                assert!(v[0].ends_with("Member must have length less than or equal to 255"), "{v:?}");
-                assert!(v[1].ends_with("Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"), "{v:?}");
+                assert!(
+                    v[0].ends_with("Member must have length less than or equal to 255"),
+                    "{v:?}"
+                );
+                assert!(
+                    v[1].ends_with(
+                        "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"
+                    ),
+                    "{v:?}"
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -649,11 +765,15 @@ mod tests {
         );
         assert_eq!(
             s(json!({"TableName": "abc", "Limit": "5"})),
-            Invalid::Serialization("class java.lang.String can not be converted to an Integer".into())
+            Invalid::Serialization(
+                "class java.lang.String can not be converted to an Integer".into()
+            )
         );
         assert_eq!(
             s(json!({"TableName": 5})),
-            Invalid::Serialization("class java.lang.Short can not be converted to an String".into())
+            Invalid::Serialization(
+                "class java.lang.Short can not be converted to an String".into()
+            )
         );
         assert_eq!(
             s(json!({"TableName": "abc", "ConsistentRead": "yes"})),
@@ -663,11 +783,16 @@ mod tests {
             s(json!({"TableName": "abc", "AttributesToGet": "a"})),
             Invalid::Serialization("Expected list or null".into())
         );
-        assert_eq!(s(json!([1])), Invalid::Serialization("Start of list found where not expected".into()));
+        assert_eq!(
+            s(json!([1])),
+            Invalid::Serialization("Start of list found where not expected".into())
+        );
         // A type error wins over constraint violations found earlier.
         assert_eq!(
             s(json!({"TableName": "a", "Limit": true})),
-            Invalid::Serialization("class java.lang.Boolean can not be converted to an Integer".into())
+            Invalid::Serialization(
+                "class java.lang.Boolean can not be converted to an Integer".into()
+            )
         );
     }
 
@@ -680,7 +805,9 @@ mod tests {
             "'abc' can not be converted to a Blob: Base64 encoded length is expected a multiple of 4 bytes but found: 3"
         );
         assert_eq!(
-            check(&dynamodb::SERVICE, "PutItem", item("ab!=")).unwrap_err().message(),
+            check(&dynamodb::SERVICE, "PutItem", item("ab!="))
+                .unwrap_err()
+                .message(),
             "'ab!=' can not be converted to a Blob: Invalid Base64 character: '!'"
         );
     }
@@ -696,7 +823,14 @@ mod tests {
             ),
             "{m}"
         );
-        assert_eq!(check(&lambda::SERVICE, "GetFunction", json!({"FunctionName": "my-fn"})), Ok(()));
+        assert_eq!(
+            check(
+                &lambda::SERVICE,
+                "GetFunction",
+                json!({"FunctionName": "my-fn"})
+            ),
+            Ok(())
+        );
         assert_eq!(
             check(
                 &lambda::SERVICE,
@@ -711,7 +845,10 @@ mod tests {
     fn sensitive_values_are_not_echoed() {
         let input = json!({"ClientId": "abc", "Username": "bob", "Password": ""});
         let m = msg(&cognito_idp::SERVICE, "SignUp", input);
-        assert!(m.contains("Value at 'password' failed to satisfy constraint: Member must"), "{m}");
+        assert!(
+            m.contains("Value at 'password' failed to satisfy constraint: Member must"),
+            "{m}"
+        );
         assert!(!m.contains("Value '' at 'password'"), "{m}");
     }
 
@@ -747,7 +884,11 @@ mod tests {
                 _ => None,
             })
             .collect();
-        eprintln!("patterns: {} distinct, {} skipped", total.len(), skipped.len());
+        eprintln!(
+            "patterns: {} distinct, {} skipped",
+            total.len(),
+            skipped.len()
+        );
         for p in &skipped {
             eprintln!("  skipped: {p}");
         }
