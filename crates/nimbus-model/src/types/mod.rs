@@ -2,4 +2,8 @@
 //! convention) for the services listed in `nimbus_codegen::TYPED`.
 
 #[rustfmt::skip]
+pub mod dynamodb;
+#[rustfmt::skip]
+pub mod lambda;
+#[rustfmt::skip]
 pub mod sts;
