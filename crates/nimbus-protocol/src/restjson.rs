@@ -3,6 +3,7 @@
 //! JSON body as each member's `location` says.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use base64::Engine;
 use bytes::Bytes;
@@ -21,77 +22,118 @@ pub struct Route {
     pub labels: HashMap<&'static str, String>,
 }
 
+/// One segment of a compiled `requestUri` template.
+enum Seg {
+    Literal(&'static str),
+    Label(&'static str),
+    Greedy(&'static str),
+}
+
+/// A `requestUri` template split once, so routing a request allocates nothing per
+/// candidate operation.
+struct Template {
+    op: &'static Operation,
+    segs: Vec<Seg>,
+    required_query: Vec<&'static str>,
+}
+
+fn templates(service: &'static Service) -> Arc<Vec<Template>> {
+    static CACHE: OnceLock<Mutex<HashMap<usize, Arc<Vec<Template>>>>> = OnceLock::new();
+    let key = service as *const Service as usize;
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(hit) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return hit;
+    }
+    let compiled: Vec<Template> = service
+        .operations
+        .iter()
+        .map(|op| {
+            let (path, query) = op.request_uri.split_once('?').unwrap_or((op.request_uri, ""));
+            let segs = path
+                .trim_start_matches('/')
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .map(|s| match s.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                    Some(name) => match name.strip_suffix('+') {
+                        Some(greedy) => Seg::Greedy(greedy),
+                        None => Seg::Label(name),
+                    },
+                    None => Seg::Literal(s),
+                })
+                .collect();
+            let required_query = query
+                .split('&')
+                .filter(|s| !s.is_empty())
+                .map(|kv| kv.split('=').next().unwrap_or(kv))
+                .collect();
+            Template { op, segs, required_query }
+        })
+        .collect();
+    let compiled = Arc::new(compiled);
+    if let Ok(mut c) = cache.lock() {
+        c.insert(key, compiled.clone());
+    }
+    compiled
+}
+
 /// Finds the operation whose `requestUri` template matches. Among several matches the
 /// most specific wins (most literal segments, then most required query keys).
 pub fn route(service: &'static Service, method: &str, path: &str, query: &str) -> Option<Route> {
-    let query_keys: Vec<String> = form_urlencoded::parse(query.as_bytes()).map(|(k, _)| k.into_owned()).collect();
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let mut best: Option<((usize, usize), Route)> = None;
-    for op in service.operations {
-        if !op.http_method.eq_ignore_ascii_case(method) {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let query_keys: Vec<String> = if query.is_empty() {
+        Vec::new()
+    } else {
+        form_urlencoded::parse(query.as_bytes()).map(|(k, _)| k.into_owned()).collect()
+    };
+    let mut best: Option<((usize, usize), &Template)> = None;
+    let templates = templates(service);
+    for t in templates.iter() {
+        if !t.op.http_method.eq_ignore_ascii_case(method) {
             continue;
         }
-        let (template, required_query) = match op.request_uri.split_once('?') {
-            Some((t, q)) => (t, q),
-            None => (op.request_uri, ""),
-        };
-        let required: Vec<&str> = required_query
-            .split('&')
-            .filter(|s| !s.is_empty())
-            .map(|kv| kv.split('=').next().unwrap_or(kv))
-            .collect();
-        if !required.iter().all(|k| query_keys.iter().any(|q| q == k)) {
+        if !t.required_query.iter().all(|k| query_keys.iter().any(|q| q == k)) {
             continue;
         }
-        let Some((literals, labels)) = match_template(template, &segments) else {
-            continue;
-        };
-        let score = (literals, required.len());
+        let Some(literals) = matches(&t.segs, &segments) else { continue };
+        let score = (literals, t.required_query.len());
         if best.as_ref().is_none_or(|(s, _)| score > *s) {
-            best = Some((score, Route { op, labels }));
+            best = Some((score, t));
         }
     }
-    best.map(|(_, r)| r)
+    let (_, t) = best?;
+    let mut labels = HashMap::new();
+    for (i, seg) in t.segs.iter().enumerate() {
+        match seg {
+            Seg::Label(name) => {
+                labels.insert(*name, decode_label(segments[i]));
+            }
+            Seg::Greedy(name) => {
+                labels.insert(*name, decode_label(&segments[i..].join("/")));
+            }
+            Seg::Literal(_) => {}
+        }
+    }
+    Some(Route { op: t.op, labels })
 }
 
-fn match_template(template: &'static str, segments: &[&str]) -> Option<(usize, HashMap<&'static str, String>)> {
-    let parts: Vec<&'static str> = template.trim_start_matches('/').split('/').collect();
-    let mut labels = HashMap::new();
+/// The number of literal segments when `segs` matches `segments`.
+fn matches(segs: &[Seg], segments: &[&str]) -> Option<usize> {
     let mut literals = 0;
-    let mut i = 0;
-    for (pi, part) in parts.iter().enumerate() {
-        if let Some(name) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-            if let Some(greedy) = name.strip_suffix('+') {
-                if pi != parts.len() - 1 || i >= segments.len() {
+    for (i, seg) in segs.iter().enumerate() {
+        match seg {
+            Seg::Literal(l) => {
+                if segments.get(i) != Some(l) {
                     return None;
                 }
-                let rest = segments[i..].join("/");
-                labels.insert(greedy, decode_label(&rest));
-                return Some((literals, labels));
+                literals += 1;
             }
-            let seg = segments.get(i)?;
-            if seg.is_empty() {
-                return None;
+            Seg::Label(_) => {
+                segments.get(i)?;
             }
-            labels.insert(name, decode_label(seg));
-        } else {
-            if segments.get(i) != Some(part) {
-                // A template like "/" matches the empty path.
-                if !(part.is_empty() && segments.len() == i) {
-                    return None;
-                }
-            }
-            literals += 1;
+            Seg::Greedy(_) => return (segments.len() > i).then_some(literals),
         }
-        i += 1;
     }
-    // Tolerate one trailing slash.
-    let extra = &segments[i.min(segments.len())..];
-    if extra.iter().all(|s| s.is_empty()) && extra.len() <= 1 {
-        Some((literals, labels))
-    } else {
-        None
-    }
+    (segments.len() == segs.len()).then_some(literals)
 }
 
 fn decode_label(s: &str) -> String {
@@ -346,5 +388,37 @@ fn header_text(service: &Service, target: u16, v: &Value, ts: Option<TimestampFo
         ),
         (_, Value::Null) => None,
         (_, other) => Some(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::route;
+    use nimbus_model::services::{apigateway, lambda};
+
+    fn op(service: &'static nimbus_model::schema::Service, method: &str, path: &str, query: &str) -> Option<&'static str> {
+        route(service, method, path, query).map(|r| r.op.name)
+    }
+
+    #[test]
+    fn routes_lambda_paths() {
+        let s = &lambda::SERVICE;
+        assert_eq!(op(s, "POST", "/2015-03-31/functions/my-fn/invocations", ""), Some("Invoke"));
+        assert_eq!(op(s, "GET", "/2015-03-31/functions/my-fn", ""), Some("GetFunction"));
+        assert_eq!(op(s, "GET", "/2015-03-31/functions/my-fn/configuration", ""), Some("GetFunctionConfiguration"));
+        assert_eq!(op(s, "GET", "/2015-03-31/functions/", ""), Some("ListFunctions"));
+        assert_eq!(op(s, "POST", "/2015-03-31/functions", ""), Some("CreateFunction"));
+        assert_eq!(op(s, "DELETE", "/2015-03-31/functions/x", ""), Some("DeleteFunction"));
+        assert_eq!(op(s, "GET", "/nowhere", ""), None);
+        let r = route(s, "POST", "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Af/invocations", "").unwrap();
+        assert_eq!(r.labels["FunctionName"], "arn:aws:lambda:us-east-1:000000000000:function:f");
+    }
+
+    #[test]
+    fn routes_apigateway_paths() {
+        let s = &apigateway::SERVICE;
+        assert_eq!(op(s, "GET", "/restapis", ""), Some("GetRestApis"));
+        assert_eq!(op(s, "POST", "/restapis/abc/resources/def", ""), Some("CreateResource"));
+        assert_eq!(op(s, "PUT", "/restapis/abc/resources/def/methods/GET/integration", ""), Some("PutIntegration"));
     }
 }
