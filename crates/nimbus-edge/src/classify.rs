@@ -90,6 +90,19 @@ const REST_PREFIXES: &[(&str, &str)] = &[
     ("/schedule-groups", "scheduler"),
 ];
 
+/// Virtual-hosted-style S3: `bucket.s3.localhost:4566`, `bucket.s3.us-east-1.amazonaws.com`,
+/// `s3.localhost.localstack.cloud`.
+fn host_is_s3(parts: &Parts) -> bool {
+    let host = parts
+        .headers
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| parts.uri.host())
+        .unwrap_or("");
+    let host = host.rsplit_once(':').map_or(host, |(h, _)| h).to_ascii_lowercase();
+    host.starts_with("s3.") || host.contains(".s3.") || host.contains(".s3-")
+}
+
 fn by_prefix(name: &str) -> Option<&'static Service> {
     services::ALL.iter().copied().find(|s| s.endpoint_prefix == name)
 }
@@ -116,6 +129,9 @@ pub fn classify(parts: &Parts, form_action: Option<&str>, scope: Option<&Scope>)
     }
     if path.starts_with("/2018-06-01/runtime/") {
         return Target::RuntimeApi;
+    }
+    if host_is_s3(parts) {
+        return Target::S3;
     }
     let scoped = scope.map(|s| s.service.as_str());
     if let Some(action) = form_action {

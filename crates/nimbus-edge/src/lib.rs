@@ -23,7 +23,7 @@ use nimbus_protocol::{awsjson, error, query, restjson, Handler, Wire};
 use nimbus_types::{new_request_id, AwsError, RequestContext};
 
 pub use auth::{AuthMode, Credentials};
-pub use server::serve;
+pub use server::{serve, BoxError, EdgeBody, StreamHandler};
 
 use classify::{classify, Scope, Target};
 
@@ -57,16 +57,28 @@ pub struct Edge {
     handlers: HashMap<&'static str, Arc<dyn Handler>>,
     credentials: Arc<dyn Credentials>,
     verifier: auth::LazyVerifier,
+    /// S3: takes its requests with the body unread, so objects stream.
+    s3: Option<Arc<dyn StreamHandler>>,
 }
 
 impl Edge {
     pub fn new(config: EdgeConfig, credentials: Arc<dyn Credentials>) -> Self {
-        Edge { config, handlers: HashMap::new(), credentials, verifier: Default::default() }
+        Edge { config, handlers: HashMap::new(), credentials, verifier: Default::default(), s3: None }
     }
 
     /// Registers a service; its model's endpoint prefix names it.
     pub fn register(&mut self, handler: Arc<dyn Handler>) {
         self.handlers.insert(handler.model().endpoint_prefix, handler);
+    }
+
+    /// Registers the S3 service, which gets requests with their bodies unread.
+    pub fn register_s3(&mut self, handler: Arc<dyn StreamHandler>) {
+        self.s3 = Some(handler);
+    }
+
+    /// The key table the edge authenticates with (S3 verifies its own requests).
+    pub fn credentials(&self) -> Arc<dyn Credentials> {
+        self.credentials.clone()
     }
 
     pub fn config(&self) -> &EdgeConfig {
@@ -197,7 +209,7 @@ enum Decode {
     Rest(restjson::Route),
 }
 
-fn is_form(parts: &Parts) -> bool {
+pub(crate) fn is_form(parts: &Parts) -> bool {
     parts
         .headers
         .get("content-type")

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -17,7 +18,24 @@ use nimbus_protocol::{error, Wire};
 use nimbus_types::{new_request_id, AwsError};
 use tokio::net::TcpListener;
 
-use crate::Edge;
+use crate::classify::{classify, Scope, Target};
+use crate::{is_form, Edge};
+
+/// An error inside a response body stream.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The body of every edge response: whole for most services, streamed for S3.
+pub type EdgeBody = BoxBody<Bytes, BoxError>;
+
+/// A service that takes requests with their bodies unread (S3 streams objects that
+/// can be many GB, so they are never collected in memory).
+pub trait StreamHandler: Send + Sync + 'static {
+    fn call(&self, req: Request<Incoming>) -> nimbus_protocol::BoxFuture<'static, Response<EdgeBody>>;
+}
+
+fn whole(b: Bytes) -> EdgeBody {
+    Full::new(b).map_err(|never| match never {}).boxed()
+}
 
 /// Serves `edge` on `listener` until `shutdown` resolves, then lets in-flight requests
 /// finish (for up to 30 s) before returning.
@@ -56,7 +74,31 @@ pub async fn serve(listener: TcpListener, edge: Arc<Edge>, shutdown: impl Future
     let _ = tokio::time::timeout(Duration::from_secs(30), graceful.shutdown()).await;
 }
 
-async fn answer(edge: &Edge, req: Request<Incoming>) -> Response<Full<Bytes>> {
+/// Whether a request is for S3, decided before its body is read: an awsQuery
+/// request (form body) never is.
+fn is_s3(parts: &http::request::Parts) -> bool {
+    if is_form(parts) {
+        return false;
+    }
+    let action = parts
+        .uri
+        .query()
+        .and_then(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "Action").map(|(_, v)| v.into_owned()));
+    matches!(classify(parts, action.as_deref(), Scope::of(parts).as_ref()), Target::S3)
+}
+
+async fn answer(edge: &Edge, req: Request<Incoming>) -> Response<EdgeBody> {
+    if let Some(s3) = &edge.s3 {
+        let (parts, body) = req.into_parts();
+        if is_s3(&parts) {
+            return s3.call(Request::from_parts(parts, body)).await;
+        }
+        return collected(edge, Request::from_parts(parts, body)).await;
+    }
+    collected(edge, req).await
+}
+
+async fn collected(edge: &Edge, req: Request<Incoming>) -> Response<EdgeBody> {
     let (parts, body) = req.into_parts();
     let limit = edge.config().max_body_bytes;
     let body = match Limited::new(body, limit).collect().await {
@@ -70,8 +112,8 @@ async fn answer(edge: &Edge, req: Request<Incoming>) -> Response<Full<Bytes>> {
             };
             let wire = if parts.headers.contains_key("x-amz-target") { Wire::Json } else { Wire::RestJson };
             let response = error::render(wire, None, &err, &new_request_id());
-            return response.map(Full::new);
+            return response.map(whole);
         }
     };
-    edge.handle(parts, body).await.map(Full::new)
+    edge.handle(parts, body).await.map(whole)
 }
