@@ -56,6 +56,9 @@ pub enum Target {
     RestJson { service: &'static Service },
     /// The Lambda Runtime API (`/2018-06-01/runtime/...`).
     RuntimeApi,
+    /// An API Gateway invoke URL: `/restapis/{id}/{stage}/_user_request_/...` or a
+    /// `{id}.execute-api.*` host.
+    ExecuteApi,
     /// Everything else is S3 (restXml).
     S3,
 }
@@ -90,16 +93,32 @@ const REST_PREFIXES: &[(&str, &str)] = &[
     ("/schedule-groups", "scheduler"),
 ];
 
-/// Virtual-hosted-style S3: `bucket.s3.localhost:4566`, `bucket.s3.us-east-1.amazonaws.com`,
-/// `s3.localhost.localstack.cloud`.
-fn host_is_s3(parts: &Parts) -> bool {
+fn host_of(parts: &Parts) -> String {
     let host = parts
         .headers
         .get("host")
         .and_then(|v| v.to_str().ok())
         .or_else(|| parts.uri.host())
         .unwrap_or("");
-    let host = host.rsplit_once(':').map_or(host, |(h, _)| h).to_ascii_lowercase();
+    host.rsplit_once(':').map_or(host, |(h, _)| h).to_ascii_lowercase()
+}
+
+/// `{apiId}.execute-api.localhost`, `{apiId}.execute-api.localhost.localstack.cloud`,
+/// `{apiId}.execute-api.{region}.amazonaws.com`.
+pub fn host_is_execute_api(parts: &Parts) -> bool {
+    host_of(parts).split('.').nth(1) == Some("execute-api")
+}
+
+/// `/restapis/{apiId}/{stage}/_user_request_/...`.
+pub fn is_user_request_path(path: &str) -> bool {
+    let mut it = path.trim_start_matches('/').split('/');
+    it.next() == Some("restapis") && it.nth(2) == Some("_user_request_")
+}
+
+/// Virtual-hosted-style S3: `bucket.s3.localhost:4566`, `bucket.s3.us-east-1.amazonaws.com`,
+/// `s3.localhost.localstack.cloud`.
+fn host_is_s3(parts: &Parts) -> bool {
+    let host = host_of(parts);
     host.starts_with("s3.") || host.contains(".s3.") || host.contains(".s3-")
 }
 
@@ -129,6 +148,9 @@ pub fn classify(parts: &Parts, form_action: Option<&str>, scope: Option<&Scope>)
     }
     if path.starts_with("/2018-06-01/runtime/") {
         return Target::RuntimeApi;
+    }
+    if host_is_execute_api(parts) || is_user_request_path(path) {
+        return Target::ExecuteApi;
     }
     if host_is_s3(parts) {
         return Target::S3;

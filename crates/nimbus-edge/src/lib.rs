@@ -25,6 +25,12 @@ use nimbus_types::{new_request_id, AwsError, RequestContext};
 pub use auth::{AuthMode, Credentials};
 pub use server::{serve, BoxError, EdgeBody, StreamHandler};
 
+/// A handler that takes a whole request as it arrived (the API Gateway data plane:
+/// invoke URLs carry the user's own HTTP request, not an AWS protocol).
+pub trait RawHandler: Send + Sync + 'static {
+    fn call<'a>(&'a self, parts: Parts, body: Bytes) -> nimbus_protocol::BoxFuture<'a, Response<Bytes>>;
+}
+
 use classify::{classify, Scope, Target};
 
 /// The edge's settings.
@@ -59,11 +65,13 @@ pub struct Edge {
     verifier: auth::LazyVerifier,
     /// S3: takes its requests with the body unread, so objects stream.
     s3: Option<Arc<dyn StreamHandler>>,
+    /// API Gateway invoke URLs.
+    execute_api: Option<Arc<dyn RawHandler>>,
 }
 
 impl Edge {
     pub fn new(config: EdgeConfig, credentials: Arc<dyn Credentials>) -> Self {
-        Edge { config, handlers: HashMap::new(), credentials, verifier: Default::default(), s3: None }
+        Edge { config, handlers: HashMap::new(), credentials, verifier: Default::default(), s3: None, execute_api: None }
     }
 
     /// Registers a service; its model's endpoint prefix names it.
@@ -74,6 +82,11 @@ impl Edge {
     /// Registers the S3 service, which gets requests with their bodies unread.
     pub fn register_s3(&mut self, handler: Arc<dyn StreamHandler>) {
         self.s3 = Some(handler);
+    }
+
+    /// Registers the API Gateway data plane (invoke URLs).
+    pub fn register_execute_api(&mut self, handler: Arc<dyn RawHandler>) {
+        self.execute_api = Some(handler);
     }
 
     /// The key table the edge authenticates with (S3 verifies its own requests).
@@ -106,6 +119,15 @@ impl Edge {
             Target::S3 => match auth::authenticate_s3(self, &parts, &body) {
                 Ok(()) => s3::not_implemented(&parts, &request_id),
                 Err(info) => s3::error(&parts, &request_id, info.status, info.code, &info.message),
+            },
+            Target::ExecuteApi => match &self.execute_api {
+                Some(h) => h.call(parts, body).await,
+                None => error::render(
+                    Wire::RestJson,
+                    None,
+                    &AwsError::new(404, "NotFoundException", "API Gateway invoke URLs are not served yet."),
+                    &request_id,
+                ),
             },
             Target::RuntimeApi => error::render(
                 Wire::RestJson,
