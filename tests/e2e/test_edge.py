@@ -31,10 +31,10 @@ def test_every_response_has_a_request_id(server):
     "service,call,code,status",
     [
         # awsJson
-        ("dynamodb", lambda c: c.list_tables(), "UnknownOperationException", 501),
+        ("dynamodb", lambda c: c.describe_backup(BackupArn="arn:aws:dynamodb:us-east-1:000000000000:table/t/backup/01234567890123-abcdefgh"), "UnknownOperationException", 501),
         ("secretsmanager", lambda c: c.list_secrets(), "UnknownOperationException", 501),
         # restJson
-        ("lambda", lambda c: c.list_functions(), "UnknownOperationException", 501),
+        ("lambda", lambda c: c.list_layers(), "UnknownOperationException", 501),
         ("apigateway", lambda c: c.get_rest_apis(), "UnknownOperationException", 501),
         # awsQuery
         ("sns", lambda c: c.list_topics(), "NotImplemented", 501),
@@ -108,7 +108,7 @@ def test_garbage_bodies_leave_the_server_serving(server):
         assert r.status_code != 500, r.text[:200]
     r = requests.put(f"{server.endpoint}/2015-03-31/functions/x/code", data=garbage, timeout=30)
     assert 400 <= r.status_code < 500 or r.status_code == 501
-    too_big = b"{" * (17 * 1024 * 1024)
+    too_big = b"{" * (73 * 1024 * 1024)
     r = requests.post(server.endpoint, headers={"X-Amz-Target": "DynamoDB_20120810.PutItem"}, data=too_big, timeout=30)
     assert r.status_code == 413
     assert server.client("sts").get_caller_identity()["Account"] == "000000000000"

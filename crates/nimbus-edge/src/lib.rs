@@ -52,7 +52,7 @@ impl Default for EdgeConfig {
             region: nimbus_types::DEFAULT_REGION.into(),
             account_id: nimbus_types::DEFAULT_ACCOUNT.into(),
             auth: AuthMode::Off,
-            max_body_bytes: 16 * 1024 * 1024,
+            max_body_bytes: 72 * 1024 * 1024,
         }
     }
 }

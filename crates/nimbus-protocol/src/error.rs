@@ -62,6 +62,14 @@ fn json_type(service: Option<&Service>, code: &str) -> String {
     }
 }
 
+fn merge_fields(body: &mut serde_json::Value, err: &AwsError) {
+    if let (Some(fields), serde_json::Value::Object(map)) = (&err.fields, body) {
+        for (k, v) in fields.iter() {
+            map.insert(k.clone(), v.clone());
+        }
+    }
+}
+
 /// Renders `err` for a caller that spoke `wire`.
 pub fn render(
     wire: Wire,
@@ -82,23 +90,25 @@ pub fn render(
                 let fault = if err.sender_fault { "Sender" } else { "Receiver" };
                 builder = builder.header("x-amzn-query-error", format!("{};{fault}", err.code));
             }
-            let body = serde_json::json!({
+            let mut body = serde_json::json!({
                 "__type": json_type(service, &err.code),
                 "message": err.message,
             });
+            merge_fields(&mut body, err);
             Bytes::from(body.to_string())
         }
         Wire::RestJson => {
             builder = builder
                 .header("content-type", "application/json")
                 .header("x-amzn-ErrorType", err.code.as_ref());
-            let body = if service.is_some_and(|s| s.endpoint_prefix == "lambda") {
+            let mut body = if service.is_some_and(|s| s.endpoint_prefix == "lambda") {
                 // Lambda's errors carry Type and Message.
                 let kind = if err.sender_fault { "User" } else { "Service" };
                 serde_json::json!({"Type": kind, "Message": err.message, "message": err.message})
             } else {
                 serde_json::json!({"message": err.message})
             };
+            merge_fields(&mut body, err);
             Bytes::from(body.to_string())
         }
         Wire::Query => {

@@ -15,12 +15,21 @@ pub struct AwsError {
     pub status: u16,
     /// Whether the caller is at fault (`Sender`) or the service (`Receiver`).
     pub sender_fault: bool,
+    /// Extra members of the error shape that JSON protocols put in the body beside the
+    /// message (DynamoDB's `CancellationReasons` and `Item`, Lambda's `Reason`).
+    pub fields: Option<Box<serde_json::Map<String, serde_json::Value>>>,
 }
 
 impl AwsError {
     /// A client-fault error with `status`.
     pub fn new(status: u16, code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
-        AwsError { code: code.into(), message: message.into(), status, sender_fault: status < 500 }
+        AwsError { code: code.into(), message: message.into(), status, sender_fault: status < 500, fields: None }
+    }
+
+    /// Adds a member to the error body (JSON protocols).
+    pub fn with_field(mut self, name: impl Into<String>, value: serde_json::Value) -> Self {
+        self.fields.get_or_insert_with(Default::default).insert(name.into(), value);
+        self
     }
 
     /// `ValidationException` (400).

@@ -1,0 +1,117 @@
+//! Deployment packages: checking an uploaded zip against AWS's limits and unpacking it
+//! once per CodeSha256 into `<data_dir>/lambda/code/<sha-hex>/`.
+
+use std::io::{Cursor, Read};
+use std::path::{Component, Path, PathBuf};
+
+use base64::Engine;
+use nimbus_types::AwsError;
+use sha2::{Digest, Sha256};
+
+/// AWS: 50 MB zipped for a direct upload, 250 MB unzipped.
+pub const MAX_ZIPPED: usize = 50 * 1024 * 1024;
+pub const MAX_UNZIPPED: u64 = 250 * 1024 * 1024;
+
+pub struct Checked {
+    pub sha_b64: String,
+    pub sha_hex: String,
+    pub size: i64,
+}
+
+fn invalid(msg: impl Into<String>) -> AwsError {
+    AwsError::new(400, "InvalidParameterValueException", msg)
+}
+
+/// Validates a zip as AWS does at CreateFunction/UpdateFunctionCode and computes its digest.
+pub fn check(zip: &[u8], op: &str) -> Result<Checked, AwsError> {
+    if zip.len() > MAX_ZIPPED {
+        return Err(AwsError::new(
+            413,
+            "RequestEntityTooLargeException",
+            format!("Request must be smaller than 70167211 bytes for the {op} operation"),
+        ));
+    }
+    let archive = zip::ZipArchive::new(Cursor::new(zip))
+        .map_err(|_| invalid("Could not unzip uploaded file. Please check your file, then try to upload again."))?;
+    let mut total: u64 = 0;
+    for i in 0..archive.len() {
+        // Sizes from the central directory; a lying header is caught again while unpacking.
+        if let Ok(f) = archive.clone().by_index_raw(i) {
+            total = total.saturating_add(f.size());
+        }
+    }
+    if total > MAX_UNZIPPED {
+        return Err(invalid(format!("Unzipped size must be smaller than {MAX_UNZIPPED} bytes")));
+    }
+    let digest = Sha256::digest(zip);
+    Ok(Checked {
+        sha_b64: base64::engine::general_purpose::STANDARD.encode(digest),
+        sha_hex: hex::encode(digest),
+        size: zip.len() as i64,
+    })
+}
+
+/// Unpacks `zip` into `dest` (via a temporary sibling renamed into place), keeping the
+/// unix permission bits, refusing entries that would escape the directory.
+pub fn unpack(zip: &[u8], dest: &Path) -> Result<(), String> {
+    if dest.is_dir() {
+        return Ok(());
+    }
+    let parent = dest.parent().ok_or("bad code directory")?;
+    std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+    let tmp = parent.join(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
+    let result = unpack_into(zip, &tmp);
+    if let Err(e) = result {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    match std::fs::rename(&tmp, dest) {
+        Ok(()) => Ok(()),
+        Err(_) if dest.is_dir() => {
+            // Someone else unpacked the same code concurrently.
+            let _ = std::fs::remove_dir_all(&tmp);
+            Ok(())
+        }
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            Err(e.to_string())
+        }
+    }
+}
+
+fn unpack_into(zip: &[u8], root: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(root).map_err(|e| e.to_string())?;
+    let mut archive = zip::ZipArchive::new(Cursor::new(zip)).map_err(|e| e.to_string())?;
+    let mut written: u64 = 0;
+    for i in 0..archive.len() {
+        let mut f = archive.by_index(i).map_err(|e| e.to_string())?;
+        let Some(rel) = f.enclosed_name() else { continue };
+        if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
+            continue;
+        }
+        let path: PathBuf = root.join(rel);
+        if f.is_dir() {
+            std::fs::create_dir_all(&path).map_err(|e| e.to_string())?;
+            continue;
+        }
+        if let Some(p) = path.parent() {
+            std::fs::create_dir_all(p).map_err(|e| e.to_string())?;
+        }
+        let mut out = std::fs::File::create(&path).map_err(|e| e.to_string())?;
+        let limit = MAX_UNZIPPED.saturating_sub(written) + 1;
+        let n = std::io::copy(&mut (&mut f).take(limit), &mut out).map_err(|e| e.to_string())?;
+        written += n;
+        if written > MAX_UNZIPPED {
+            return Err(format!("unzipped size exceeds {MAX_UNZIPPED} bytes"));
+        }
+        // Keep the mode from the zip (bootstrap must be executable); a zip made without
+        // unix modes gets rw-r--r--, plus x for files named bootstrap.
+        let mut mode = f.unix_mode().map(|m| m & 0o777).unwrap_or(0o644) | 0o400;
+        if path.file_name().is_some_and(|n| n == "bootstrap") {
+            mode |= 0o555;
+        }
+        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode));
+    }
+    Ok(())
+}

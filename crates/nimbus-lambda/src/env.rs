@@ -1,0 +1,543 @@
+//! Execution environments: one child process per environment, each with its own Lambda
+//! Runtime API listener on an ephemeral loopback port (`AWS_LAMBDA_RUNTIME_API`).
+//!
+//! An invocation is handed to the environment through a channel that the runtime's
+//! long-polled `GET /2018-06-01/runtime/invocation/next` reads; the runtime's
+//! `/response` or `/error` POST completes it. A watcher task owns the child: it reports
+//! the exit status and kills the whole process group when the environment is dropped,
+//! so a crashed, hung or discarded function never outlives its environment.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch, Notify};
+
+/// AWS: 6 MB synchronous response payload.
+pub const MAX_RESPONSE: usize = 6 * 1024 * 1024;
+/// AWS gives the init phase 10 seconds.
+const INIT_LIMIT: Duration = Duration::from_secs(10);
+/// Bytes of function output kept per invocation (LogType Tail returns the last 4 KB).
+const LOG_KEEP: usize = 8 * 1024;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// What the runtime reported for one invocation.
+#[derive(Debug)]
+pub enum RuntimeResult {
+    Response(Bytes),
+    Error { error_type: String, body: Bytes },
+    TooLarge(usize),
+}
+
+struct Invocation {
+    request_id: String,
+    payload: Bytes,
+    arn: String,
+    timeout_ms: u64,
+    client_context: Option<String>,
+    picked: Option<oneshot::Sender<()>>,
+    done: oneshot::Sender<RuntimeResult>,
+}
+
+struct Shared {
+    next_rx: tokio::sync::Mutex<mpsc::Receiver<Invocation>>,
+    inflight: Mutex<Option<(String, oneshot::Sender<RuntimeResult>)>>,
+    init_error: Mutex<Option<(String, Bytes)>>,
+    failed: Notify,
+    log: Mutex<Vec<u8>>,
+    started: Instant,
+    init_ms: Mutex<Option<f64>>,
+}
+
+/// How to start an environment.
+pub struct Spec {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub cwd: PathBuf,
+    pub env: BTreeMap<String, String>,
+    pub label: String,
+}
+
+pub struct Env {
+    pub fingerprint: String,
+    tx: mpsc::Sender<Invocation>,
+    shared: Arc<Shared>,
+    exit_rx: watch::Receiver<Option<String>>,
+    kill_tx: Mutex<Option<oneshot::Sender<()>>>,
+    pid: Option<u32>,
+    server: tokio::task::JoinHandle<()>,
+    pub last_used: Mutex<Instant>,
+    reported_init: AtomicBool,
+    broken: AtomicBool,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        self.kill();
+        self.server.abort();
+    }
+}
+
+pub enum Outcome {
+    Ok(Bytes),
+    /// A function error: the payload to answer and the error type for logs.
+    FunctionError(Bytes),
+}
+
+pub struct RunResult {
+    pub outcome: Outcome,
+    /// The invocation's log: START, output, END, REPORT.
+    pub log: Vec<u8>,
+}
+
+fn kill_group(pid: u32) {
+    if let Ok(p) = i32::try_from(pid) {
+        if p > 0 {
+            // SAFETY: kill(2) with a negative pid signals the process group we created
+            // for this environment (process_group(0) below); no memory is involved.
+            unsafe {
+                libc::kill(-p, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+fn error_body(error_type: &str, message: &str) -> Bytes {
+    Bytes::from(serde_json::json!({"errorType": error_type, "errorMessage": message}).to_string())
+}
+
+impl Env {
+    /// Starts the process and its Runtime API listener.
+    pub async fn start(spec: Spec, fingerprint: String) -> Result<Arc<Env>, String> {
+        let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| format!("cannot bind the Runtime API: {e}"))?;
+        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        let (tx, rx) = mpsc::channel::<Invocation>(1);
+        let shared = Arc::new(Shared {
+            next_rx: tokio::sync::Mutex::new(rx),
+            inflight: Mutex::new(None),
+            init_error: Mutex::new(None),
+            failed: Notify::new(),
+            log: Mutex::new(Vec::new()),
+            started: Instant::now(),
+            init_ms: Mutex::new(None),
+        });
+        let mut cmd = tokio::process::Command::new(&spec.program);
+        cmd.args(&spec.args)
+            .current_dir(&spec.cwd)
+            .env_clear()
+            .envs(&spec.env)
+            .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .process_group(0);
+        // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and touches no memory of
+        // the parent; it makes the kernel kill the environment if Nimbus dies (even by
+        // SIGKILL), so no function process outlives the server.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().map_err(|e| format!("could not start {}: {e}", spec.program.display()))?;
+        let pid = child.id();
+        for out in [child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+                    child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>)]
+            .into_iter()
+            .flatten()
+        {
+            let shared = shared.clone();
+            let label = spec.label.clone();
+            tokio::spawn(async move {
+                let mut out = out;
+                let mut buf = vec![0u8; 8192];
+                loop {
+                    match out.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            tracing::debug!(target: "nimbus_lambda::function", function = %label, "{}", String::from_utf8_lossy(&buf[..n]).trim_end());
+                            let mut log = lock(&shared.log);
+                            log.extend_from_slice(&buf[..n]);
+                            if log.len() > LOG_KEEP * 2 {
+                                let cut = log.len() - LOG_KEEP;
+                                log.drain(..cut);
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        let (exit_tx, exit_rx) = watch::channel(None);
+        let (kill_tx, kill_rx) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let status = tokio::select! {
+                s = child.wait() => s,
+                _ = kill_rx => {
+                    if let Some(p) = pid { kill_group(p); }
+                    let _ = child.start_kill();
+                    child.wait().await
+                }
+            };
+            // Reap anything the function left running in its group.
+            if let Some(p) = pid {
+                kill_group(p);
+            }
+            let desc = match status {
+                Ok(s) => match (s.code(), std::os::unix::process::ExitStatusExt::signal(&s)) {
+                    (Some(c), _) => format!("exit status {c}"),
+                    (None, Some(sig)) => format!("signal: {sig} ({})", signal_name(sig)),
+                    _ => "exited".to_string(),
+                },
+                Err(e) => format!("wait failed: {e}"),
+            };
+            let _ = exit_tx.send(Some(desc));
+        });
+        let server_shared = shared.clone();
+        let server = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let shared = server_shared.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| {
+                        let shared = shared.clone();
+                        async move { Ok::<_, Infallible>(runtime_api(shared, req).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                });
+            }
+        });
+        Ok(Arc::new(Env {
+            fingerprint,
+            tx,
+            shared,
+            exit_rx,
+            kill_tx: Mutex::new(Some(kill_tx)),
+            pid,
+            server,
+            last_used: Mutex::new(Instant::now()),
+            reported_init: AtomicBool::new(false),
+            broken: AtomicBool::new(false),
+        }))
+    }
+
+    pub fn kill(&self) {
+        self.broken.store(true, Ordering::Relaxed);
+        if let Some(tx) = lock(&self.kill_tx).take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Whether the environment can take another invocation.
+    pub fn healthy(&self) -> bool {
+        !self.broken.load(Ordering::Relaxed) && self.exit_rx.borrow().is_none()
+    }
+
+    fn max_memory_mb(&self) -> u64 {
+        let Some(pid) = self.pid else { return 0 };
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { return 0 };
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kb| kb.div_ceil(1024))
+            .unwrap_or(0)
+    }
+
+    /// Runs one invocation to completion, timeout or crash.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn run(
+        &self,
+        request_id: &str,
+        arn: &str,
+        payload: Bytes,
+        client_context: Option<String>,
+        timeout_ms: u64,
+        memory_mb: i32,
+        want_log: bool,
+    ) -> RunResult {
+        lock(&self.shared.log).clear();
+        let start = Instant::now();
+        let (done_tx, done_rx) = oneshot::channel();
+        let (picked_tx, picked_rx) = oneshot::channel();
+        let inv = Invocation {
+            request_id: request_id.to_string(),
+            payload,
+            arn: arn.to_string(),
+            timeout_ms,
+            client_context,
+            picked: Some(picked_tx),
+            done: done_tx,
+        };
+        let mut exit_rx = self.exit_rx.clone();
+        let outcome = if self.tx.send(inv).await.is_err() {
+            self.kill();
+            Err(Failure::Exit("environment closed".into()))
+        } else {
+            let timeout = Duration::from_millis(timeout_ms);
+            let deadline = async move {
+                match tokio::time::timeout(INIT_LIMIT, picked_rx).await {
+                    Ok(Ok(())) => tokio::time::sleep(timeout).await,
+                    Ok(Err(_)) => std::future::pending::<()>().await,
+                    Err(_) => {}
+                }
+            };
+            tokio::select! {
+                biased;
+                r = done_rx => match r {
+                    Ok(r) => Ok(r),
+                    Err(_) => Err(Failure::Exit("environment closed".into())),
+                },
+                _ = self.shared.failed.notified() => Err(Failure::Init),
+                e = exit_rx.wait_for(|v| v.is_some()) => {
+                    let desc = e.ok().and_then(|v| v.clone()).unwrap_or_default();
+                    Err(Failure::Exit(desc))
+                }
+                _ = deadline => Err(Failure::Timeout),
+            }
+        };
+        let elapsed = start.elapsed();
+        let duration_ms = elapsed.as_secs_f64() * 1000.0;
+        let outcome = match outcome {
+            Ok(RuntimeResult::Response(b)) => Outcome::Ok(b),
+            Ok(RuntimeResult::Error { error_type, body }) => {
+                let body = if serde_json::from_slice::<serde_json::Value>(&body).map(|v| v.is_object()).unwrap_or(false) {
+                    body
+                } else {
+                    error_body(&error_type, &String::from_utf8_lossy(&body))
+                };
+                Outcome::FunctionError(body)
+            }
+            Ok(RuntimeResult::TooLarge(n)) => Outcome::FunctionError(error_body(
+                "Function.ResponseSizeTooLarge",
+                &format!("Response payload size ({n} bytes) exceeded maximum allowed payload size ({MAX_RESPONSE} bytes)."),
+            )),
+            Err(Failure::Timeout) => {
+                self.kill();
+                let secs = elapsed.as_secs_f64();
+                Outcome::FunctionError(error_body(
+                    "Sandbox.Timedout",
+                    &format!("{} {request_id} Task timed out after {secs:.2} seconds", nimbus_types::format_iso8601(nimbus_types::epoch_now())),
+                ))
+            }
+            Err(Failure::Init) => {
+                self.kill();
+                let (error_type, body) = lock(&self.shared.init_error).take().unwrap_or_default();
+                let body = if serde_json::from_slice::<serde_json::Value>(&body).map(|v| v.is_object()).unwrap_or(false) {
+                    body
+                } else {
+                    error_body(if error_type.is_empty() { "Runtime.Unknown" } else { &error_type }, &String::from_utf8_lossy(&body))
+                };
+                Outcome::FunctionError(body)
+            }
+            Err(Failure::Exit(desc)) => {
+                self.kill();
+                if let Some((error_type, body)) = lock(&self.shared.init_error).take() {
+                    let _ = error_type;
+                    Outcome::FunctionError(body)
+                } else {
+                    Outcome::FunctionError(error_body(
+                        "Runtime.ExitError",
+                        &format!("RequestId: {request_id} Error: Runtime exited with error: {desc}"),
+                    ))
+                }
+            }
+        };
+        if want_log {
+            // The function wrote its output to the pipe before it posted its result; give
+            // the reader tasks a moment to move it into the buffer.
+            for _ in 0..3 {
+                tokio::task::yield_now().await;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let mut log = format!("START RequestId: {request_id} Version: $LATEST\n").into_bytes();
+        log.extend_from_slice(&lock(&self.shared.log));
+        if !log.ends_with(b"\n") {
+            log.push(b'\n');
+        }
+        let timed_out = !self.healthy() && matches!(&outcome, Outcome::FunctionError(b) if b.windows(15).any(|w| w == b"Task timed out "));
+        log.extend_from_slice(format!("END RequestId: {request_id}\n").as_bytes());
+        let mut report = format!(
+            "REPORT RequestId: {request_id}\tDuration: {duration_ms:.2} ms\tBilled Duration: {} ms\tMemory Size: {memory_mb} MB\tMax Memory Used: {} MB\t",
+            duration_ms.ceil() as u64,
+            self.max_memory_mb(),
+        );
+        if !self.reported_init.swap(true, Ordering::Relaxed) {
+            if let Some(init) = *lock(&self.shared.init_ms) {
+                report.push_str(&format!("Init Duration: {init:.2} ms\t"));
+            }
+        }
+        report.push('\n');
+        log.extend_from_slice(report.as_bytes());
+        if timed_out {
+            log.extend_from_slice(
+                format!(
+                    "{} {request_id} Task timed out after {:.2} seconds\n",
+                    nimbus_types::format_iso8601(nimbus_types::epoch_now()),
+                    elapsed.as_secs_f64()
+                )
+                .as_bytes(),
+            );
+        }
+        *lock(&self.last_used) = Instant::now();
+        RunResult { outcome, log }
+    }
+}
+
+enum Failure {
+    Timeout,
+    Init,
+    Exit(String),
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGKILL => "killed",
+        libc::SIGSEGV => "segmentation fault",
+        libc::SIGABRT => "aborted",
+        libc::SIGTERM => "terminated",
+        _ => "signal",
+    }
+}
+
+type Resp = Response<Full<Bytes>>;
+
+fn reply(status: StatusCode, body: serde_json::Value) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    *r.status_mut() = status;
+    r.headers_mut().insert("content-type", http::HeaderValue::from_static("application/json"));
+    r
+}
+
+fn accepted() -> Resp {
+    reply(StatusCode::ACCEPTED, serde_json::json!({"status": "OK"}))
+}
+
+fn trace_id() -> String {
+    let u = uuid::Uuid::new_v4().simple().to_string();
+    let secs = nimbus_types::epoch_now() as u64;
+    format!("Root=1-{secs:08x}-{};Parent={};Sampled=0", &u[..24], &u[16..32])
+}
+
+/// The Lambda Runtime API, 2018-06-01.
+async fn runtime_api(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
+    let path = req.uri().path().to_string();
+    let method = req.method().clone();
+    let Some(rest) = path.strip_prefix("/2018-06-01/runtime/") else {
+        return reply(StatusCode::NOT_FOUND, serde_json::json!({"errorMessage": "not found", "errorType": "InvalidRequest"}));
+    };
+    match (method.as_str(), rest) {
+        ("GET", "invocation/next") => {
+            {
+                let mut init = lock(&shared.init_ms);
+                if init.is_none() {
+                    *init = Some(shared.started.elapsed().as_secs_f64() * 1000.0);
+                }
+            }
+            let inv = {
+                let mut rx = shared.next_rx.lock().await;
+                rx.recv().await
+            };
+            let Some(mut inv) = inv else {
+                return reply(StatusCode::GONE, serde_json::json!({"errorMessage": "environment is shutting down", "errorType": "Runtime.Shutdown"}));
+            };
+            let deadline = (nimbus_types::epoch_now() * 1000.0) as u64 + inv.timeout_ms;
+            let mut r = Response::new(Full::new(inv.payload.clone()));
+            let h = r.headers_mut();
+            let mut set = |k: &'static str, v: String| {
+                if let Ok(v) = http::HeaderValue::from_str(&v) {
+                    h.insert(k, v);
+                }
+            };
+            set("lambda-runtime-aws-request-id", inv.request_id.clone());
+            set("lambda-runtime-deadline-ms", deadline.to_string());
+            set("lambda-runtime-invoked-function-arn", inv.arn.clone());
+            set("lambda-runtime-trace-id", trace_id());
+            set("content-type", "application/json".into());
+            if let Some(cc) = &inv.client_context {
+                set("lambda-runtime-client-context", cc.clone());
+            }
+            if let Some(p) = inv.picked.take() {
+                let _ = p.send(());
+            }
+            *lock(&shared.inflight) = Some((inv.request_id, inv.done));
+            r
+        }
+        ("POST", "init/error") => {
+            let error_type = req
+                .headers()
+                .get("lambda-runtime-function-error-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("Runtime.Unknown")
+                .to_string();
+            let body = Limited::new(req.into_body(), 1024 * 1024).collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            *lock(&shared.init_error) = Some((error_type, body));
+            shared.failed.notify_one();
+            accepted()
+        }
+        ("POST", rest) if rest.starts_with("invocation/") => {
+            let mut parts = rest["invocation/".len()..].splitn(2, '/');
+            let (Some(id), Some(kind)) = (parts.next(), parts.next()) else {
+                return reply(StatusCode::NOT_FOUND, serde_json::json!({"errorMessage": "not found", "errorType": "InvalidRequest"}));
+            };
+            let id = id.to_string();
+            let error_type = req
+                .headers()
+                .get("lambda-runtime-function-error-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("Unhandled")
+                .to_string();
+            let matches = lock(&shared.inflight).as_ref().is_some_and(|(cur, _)| *cur == id);
+            if !matches {
+                return reply(
+                    StatusCode::BAD_REQUEST,
+                    serde_json::json!({"errorMessage": format!("Invalid request ID: {id}"), "errorType": "InvalidRequestID"}),
+                );
+            }
+            let body = Limited::new(req.into_body(), MAX_RESPONSE).collect().await;
+            let (result, resp) = match (kind, body) {
+                (_, Err(e)) => {
+                    let too_large = e.downcast_ref::<http_body_util::LengthLimitError>().is_some();
+                    if !too_large {
+                        return reply(StatusCode::BAD_REQUEST, serde_json::json!({"errorMessage": "could not read the body", "errorType": "InvalidRequest"}));
+                    }
+                    (
+                        RuntimeResult::TooLarge(MAX_RESPONSE + 1),
+                        reply(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            serde_json::json!({"errorMessage": format!("Exceeded maximum allowed payload size ({MAX_RESPONSE} bytes)."), "errorType": "RequestEntityTooLarge"}),
+                        ),
+                    )
+                }
+                ("response", Ok(b)) => (RuntimeResult::Response(b.to_bytes()), accepted()),
+                ("error", Ok(b)) => (RuntimeResult::Error { error_type, body: b.to_bytes() }, accepted()),
+                _ => return reply(StatusCode::NOT_FOUND, serde_json::json!({"errorMessage": "not found", "errorType": "InvalidRequest"})),
+            };
+            if let Some((_, done)) = lock(&shared.inflight).take() {
+                let _ = done.send(result);
+            }
+            resp
+        }
+        _ => reply(StatusCode::NOT_FOUND, serde_json::json!({"errorMessage": "not found", "errorType": "InvalidRequest"})),
+    }
+}

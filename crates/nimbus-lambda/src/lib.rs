@@ -1,0 +1,1107 @@
+//! Lambda: functions that really run.
+//!
+//! - Control plane (restJson1, `/2015-03-31/functions/...`): function metadata is stored
+//!   durably in nimbus-store (keyspace `lambda.functions`), code zips in the blob store
+//!   (`lambda/<sha256-hex>`, content-addressed), per account and region.
+//! - Execution ([`env`]): each execution environment is a local child process that
+//!   speaks the Lambda Runtime API to its own loopback listener; Python and Node.js run
+//!   Nimbus' bootstrap programs (embedded in the binary, written under
+//!   `<data_dir>/lambda/runtimes` at start), `provided*` runs the zip's `bootstrap`.
+//! - Warm reuse, reserved/account concurrency and idle reaping ([`pool`]).
+//! - `Event` invocations are queued durably (keyspace `lambda.events`, keyed by due time)
+//!   and run by a background worker with AWS's two retries.
+//! - Code download: `GetFunction`'s `Code.Location` points at a small loopback HTTP
+//!   listener owned by this crate that serves the stored zip.
+
+mod code;
+mod env;
+mod model;
+mod pool;
+mod runtimes;
+
+use std::collections::{BTreeMap, HashSet};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_util::rt::TokioIo;
+use nimbus_model::schema::{Operation, Service};
+use nimbus_model::services::lambda::{Op, SERVICE};
+use nimbus_model::types::lambda as t;
+use nimbus_protocol::{BoxFuture, Handler, Input, Output};
+use nimbus_store::{Direction, Store, WriteBatch};
+use nimbus_types::{AwsError, RequestContext};
+use serde_json::{json, Value};
+
+use env::{Env, Outcome, Spec};
+use model::{function_arn, FunctionRecord, QueuedEvent, EVENTS, FUNCTIONS};
+use pool::{Pools, Throttle};
+use runtimes::Runtimes;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// Sync payloads: 6 MB each way. Async: 256 KB.
+const MAX_SYNC_PAYLOAD: usize = 6 * 1024 * 1024;
+const MAX_ASYNC_PAYLOAD: usize = 256 * 1024;
+const MAX_ENV_BYTES: usize = 4 * 1024;
+const RESERVED_ENV: &[&str] = &[
+    "_HANDLER",
+    "_X_AMZN_TRACE_ID",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API",
+    "LAMBDA_TASK_ROOT",
+    "LAMBDA_RUNTIME_DIR",
+];
+
+/// Settings of the Lambda service. `LambdaConfig::new` reads overrides from
+/// `NIMBUS_LAMBDA_*` environment variables (documented on each field).
+#[derive(Debug, Clone)]
+pub struct LambdaConfig {
+    /// The server's data directory (code is unpacked under `<data_dir>/lambda`).
+    pub data_dir: PathBuf,
+    /// The bound edge address; functions get `AWS_ENDPOINT_URL=http://<edge>`.
+    pub edge: SocketAddr,
+    /// Account concurrency limit (`NIMBUS_LAMBDA_CONCURRENCY`, default 1000).
+    pub account_concurrency: u32,
+    /// Idle environments are stopped after this long (`NIMBUS_LAMBDA_IDLE_SECONDS`, default 300).
+    pub idle_timeout: Duration,
+    /// Delays before the two retries of a failed Event invocation
+    /// (`NIMBUS_LAMBDA_ASYNC_RETRY_DELAYS`, seconds, comma-separated; default `60,120` as AWS).
+    pub async_retry_delays: Vec<Duration>,
+}
+
+impl LambdaConfig {
+    pub fn new(data_dir: impl Into<PathBuf>, edge: SocketAddr) -> Self {
+        let secs = |s: &str| s.trim().parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0).map(Duration::from_secs_f64);
+        let account_concurrency = std::env::var("NIMBUS_LAMBDA_CONCURRENCY").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+        let idle_timeout = std::env::var("NIMBUS_LAMBDA_IDLE_SECONDS").ok().and_then(|v| secs(&v)).unwrap_or(Duration::from_secs(300));
+        let async_retry_delays = std::env::var("NIMBUS_LAMBDA_ASYNC_RETRY_DELAYS")
+            .ok()
+            .and_then(|v| v.split(',').map(secs).collect::<Option<Vec<_>>>())
+            .unwrap_or_else(|| vec![Duration::from_secs(60), Duration::from_secs(120)]);
+        LambdaConfig { data_dir: data_dir.into(), edge, account_concurrency, idle_timeout, async_retry_delays }
+    }
+}
+
+/// The Lambda service.
+pub struct Lambda {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    config: LambdaConfig,
+    runtimes: Runtimes,
+    pools: Arc<Pools>,
+    code_root: PathBuf,
+    code_url: String,
+    write_lock: tokio::sync::Mutex<()>,
+    events_wake: tokio::sync::Notify,
+    events_running: Mutex<HashSet<Vec<u8>>>,
+}
+
+fn store_err(e: nimbus_store::Error) -> AwsError {
+    AwsError::new(500, "ServiceException", format!("storage error: {e}"))
+}
+
+fn invalid(msg: impl Into<String>) -> AwsError {
+    AwsError::new(400, "InvalidParameterValueException", msg)
+}
+
+/// An address a local process can connect to (`0.0.0.0` → `127.0.0.1`).
+fn loopback(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
+    } else {
+        addr
+    }
+}
+
+fn now_ms() -> u64 {
+    (nimbus_types::epoch_now() * 1000.0) as u64
+}
+
+fn last_modified() -> String {
+    let s = nimbus_types::format_iso8601(nimbus_types::epoch_now());
+    let s = s.trim_end_matches('Z');
+    let s = if s.contains('.') { s.to_string() } else { format!("{s}.000") };
+    format!("{s}+0000")
+}
+
+fn new_revision() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+impl Lambda {
+    /// Starts the service: discovers runtimes, writes the bootstrap programs, starts the
+    /// code-download listener, the async-invoke worker and the idle reaper.
+    pub async fn start(store: Store, config: LambdaConfig) -> Result<Arc<Lambda>, String> {
+        let root = config.data_dir.join("lambda");
+        let runtimes = Runtimes::discover(root.join("runtimes")).map_err(|e| format!("cannot write the Lambda runtimes: {e}"))?;
+        tracing::info!("lambda runtimes: {}", runtimes.describe());
+        let code_root = root.join("code");
+        std::fs::create_dir_all(&code_root).map_err(|e| format!("cannot create {}: {e}", code_root.display()))?;
+        let listener = tokio::net::TcpListener::bind((config.edge.ip(), 0))
+            .await
+            .map_err(|e| format!("cannot start the Lambda code listener: {e}"))?;
+        let code_addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let inner = Arc::new(Inner {
+            store,
+            config,
+            runtimes,
+            pools: Arc::new(Pools::default()),
+            code_root,
+            code_url: format!("http://{}/code/", loopback(code_addr)),
+            write_lock: tokio::sync::Mutex::new(()),
+            events_wake: tokio::sync::Notify::new(),
+            events_running: Mutex::new(HashSet::new()),
+        });
+        tokio::spawn(serve_code(listener, inner.store.clone()));
+        tokio::spawn(events_worker(inner.clone()));
+        let reaper = inner.clone();
+        tokio::spawn(async move {
+            let every = (reaper.config.idle_timeout / 4).clamp(Duration::from_millis(200), Duration::from_secs(30));
+            loop {
+                tokio::time::sleep(every).await;
+                reaper.pools.reap(reaper.config.idle_timeout);
+            }
+        });
+        Ok(Arc::new(Lambda { inner }))
+    }
+}
+
+/// Serves `GET /code/<sha-hex>`: the zip as stored.
+async fn serve_code(listener: tokio::net::TcpListener, store: Store) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let store = store.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                let store = store.clone();
+                async move {
+                    let hexid = req.uri().path().strip_prefix("/code/").unwrap_or("").to_string();
+                    let found = if !hexid.is_empty() && hexid.len() == 64 && hexid.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        tokio::task::spawn_blocking(move || {
+                            store.blobs().get(&format!("lambda/{hexid}")).ok().flatten().and_then(|b| b.read_to_vec().ok())
+                        })
+                        .await
+                        .ok()
+                        .flatten()
+                    } else {
+                        None
+                    };
+                    let mut resp = match found {
+                        Some(data) => {
+                            let mut r = http::Response::new(Full::new(Bytes::from(data)));
+                            r.headers_mut().insert("content-type", http::HeaderValue::from_static("application/zip"));
+                            r
+                        }
+                        None => {
+                            let mut r = http::Response::new(Full::new(Bytes::from_static(b"NoSuchKey")));
+                            *r.status_mut() = http::StatusCode::NOT_FOUND;
+                            r
+                        }
+                    };
+                    resp.headers_mut().insert("cache-control", http::HeaderValue::from_static("no-store"));
+                    Ok::<_, Infallible>(resp)
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+        });
+    }
+}
+
+/// `name`, `name:qualifier`, `account:function:name[:qualifier]` or a full ARN →
+/// (region, account, name, qualifier).
+fn parse_name<'a>(ctx: &'a RequestContext, raw: &'a str) -> Result<(String, String, String, Option<String>), AwsError> {
+    let parts: Vec<&str> = raw.split(':').collect();
+    let (region, account, name, qual) = match parts.as_slice() {
+        [name] => (ctx.region.as_str(), ctx.account_id.as_str(), *name, None),
+        [name, q] => (ctx.region.as_str(), ctx.account_id.as_str(), *name, Some(*q)),
+        [acct, "function", name] => (ctx.region.as_str(), *acct, *name, None),
+        [acct, "function", name, q] => (ctx.region.as_str(), *acct, *name, Some(*q)),
+        ["arn", _, "lambda", region, acct, "function", name] => (*region, *acct, *name, None),
+        ["arn", _, "lambda", region, acct, "function", name, q] => (*region, *acct, *name, Some(*q)),
+        _ => {
+            return Err(AwsError::validation(format!(
+                "1 validation error detected: Value '{raw}' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{{2}}(-gov)?-[a-z]+-\\d{{1}}:)?(\\d{{12}}:)?(function:)?([a-zA-Z0-9-_\\.]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
+            )))
+        }
+    };
+    if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return Err(AwsError::validation(format!(
+            "1 validation error detected: Value '{raw}' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{{2}}(-gov)?-[a-z]+-\\d{{1}}:)?(\\d{{12}}:)?(function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
+        )));
+    }
+    if account != ctx.account_id {
+        return Err(AwsError::new(
+            403,
+            "AccessDeniedException",
+            format!("User is not authorized to access function {raw} in account {account}"),
+        ));
+    }
+    Ok((region.to_string(), account.to_string(), name.to_string(), qual.map(str::to_string)))
+}
+
+fn not_found(region: &str, account: &str, name: &str, qual: Option<&str>) -> AwsError {
+    let arn = function_arn(region, account, name);
+    let arn = match qual {
+        Some(q) => format!("{arn}:{q}"),
+        None => arn,
+    };
+    AwsError::new(404, "ResourceNotFoundException", format!("Function not found: {arn}"))
+}
+
+fn check_role(role: &str) -> Result<(), AwsError> {
+    let ok = (|| {
+        let rest = role.strip_prefix("arn:")?;
+        let (partition, rest) = rest.split_once(':')?;
+        if !partition.starts_with("aws") {
+            return None;
+        }
+        let rest = rest.strip_prefix("iam::")?;
+        let (acct, res) = rest.split_once(':')?;
+        let name = res.strip_prefix("role/")?;
+        (nimbus_types::is_account_id(acct)
+            && !name.is_empty()
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@-_/".contains(&b)))
+        .then_some(())
+    })();
+    ok.ok_or_else(|| {
+        AwsError::validation(format!(
+            "1 validation error detected: Value '{role}' at 'role' failed to satisfy constraint: Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*)?:iam::\\d{{12}}:role/?[a-zA-Z_0-9+=,.@\\-_/]+"
+        ))
+    })
+}
+
+fn check_range(v: i32, min: i32, max: i32, field: &str) -> Result<(), AwsError> {
+    if v < min {
+        return Err(AwsError::validation(format!(
+            "1 validation error detected: Value '{v}' at '{field}' failed to satisfy constraint: Member must have value greater than or equal to {min}"
+        )));
+    }
+    if v > max {
+        return Err(AwsError::validation(format!(
+            "1 validation error detected: Value '{v}' at '{field}' failed to satisfy constraint: Member must have value less than or equal to {max}"
+        )));
+    }
+    Ok(())
+}
+
+fn check_runtime(rt: &str) -> Result<(), AwsError> {
+    if Runtimes::is_known(rt) {
+        return Ok(());
+    }
+    let deprecated = ["python2.7", "python3.6", "python3.7", "python3.8", "nodejs", "nodejs4.3", "nodejs4.3-edge", "nodejs6.10", "nodejs8.10", "nodejs10.x", "nodejs12.x", "nodejs14.x", "nodejs16.x", "dotnetcore1.0", "dotnetcore2.0", "dotnetcore2.1", "dotnetcore3.1", "ruby2.5", "ruby2.7", "java8", "go1.x"];
+    if deprecated.contains(&rt) {
+        return Err(invalid(format!(
+            "The runtime parameter of {rt} is no longer supported for creating or updating AWS Lambda functions. We recommend you use a supported runtime while creating or updating functions."
+        )));
+    }
+    Err(invalid(format!(
+        "Runtime {rt} is not supported by Nimbus. Supported runtimes: python3.9-python3.13, nodejs18.x, nodejs20.x, nodejs22.x, provided, provided.al2, provided.al2023."
+    )))
+}
+
+fn check_env(vars: &BTreeMap<String, String>) -> Result<(), AwsError> {
+    let reserved: Vec<&str> = vars.keys().map(String::as_str).filter(|k| RESERVED_ENV.contains(k)).collect();
+    if !reserved.is_empty() {
+        return Err(invalid(format!(
+            "Lambda was unable to configure your environment variables because the environment variables you have provided contains reserved keys that are currently not supported for modification. Reserved keys used in this request: {}",
+            reserved.join(", ")
+        )));
+    }
+    for k in vars.keys() {
+        let ok = k.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !ok {
+            return Err(AwsError::validation(
+                "1 validation error detected: Value at 'environment.variables' failed to satisfy constraint: Map keys must satisfy constraint: [Member must satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+]",
+            ));
+        }
+    }
+    let measured = serde_json::to_string(vars).unwrap_or_default();
+    if measured.len() > MAX_ENV_BYTES {
+        return Err(invalid(format!(
+            "Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: {measured}"
+        )));
+    }
+    Ok(())
+}
+
+fn check_architectures(a: &Option<Vec<String>>) -> Result<Vec<String>, AwsError> {
+    match a {
+        None => Ok(vec!["x86_64".into()]),
+        Some(v) if v.len() == 1 && (v[0] == "x86_64" || v[0] == "arm64") => Ok(v.clone()),
+        Some(v) => Err(AwsError::validation(format!(
+            "1 validation error detected: Value '[{}]' at 'architectures' failed to satisfy constraint: Member must have length less than or equal to 1, Member must satisfy constraint: [Member must satisfy enum value set: [x86_64, arm64]]",
+            v.join(", ")
+        ))),
+    }
+}
+
+impl Inner {
+    fn load(&self, account: &str, region: &str, name: &str) -> Result<Option<FunctionRecord>, AwsError> {
+        let raw = self.store.get(FUNCTIONS, FunctionRecord::key(account, region, name).as_bytes()).map_err(store_err)?;
+        match raw {
+            None => Ok(None),
+            Some(b) => serde_json::from_slice(&b).map(Some).map_err(|e| AwsError::internal(format!("corrupt function record: {e}"))),
+        }
+    }
+
+    fn save(&self, rec: &FunctionRecord) -> Result<(), AwsError> {
+        let v = serde_json::to_vec(rec).map_err(|e| AwsError::internal(e.to_string()))?;
+        self.store.put(FUNCTIONS, FunctionRecord::key(&rec.account, &rec.region, &rec.name), v).map_err(store_err)
+    }
+
+    /// Resolves a FunctionName (+Qualifier) to its record; only `$LATEST` exists.
+    fn resolve(&self, ctx: &RequestContext, raw: &str, qualifier: Option<&str>) -> Result<FunctionRecord, AwsError> {
+        let (region, account, name, q) = parse_name(ctx, raw)?;
+        let q = qualifier.map(str::to_string).or(q);
+        let rec = self.load(&account, &region, &name)?.ok_or_else(|| not_found(&region, &account, &name, None))?;
+        match q.as_deref() {
+            None | Some("$LATEST") => Ok(rec),
+            Some(other) => Err(not_found(&region, &account, &name, Some(other))),
+        }
+    }
+
+    fn all_functions(&self, prefix: &str) -> Result<Vec<FunctionRecord>, AwsError> {
+        let mut out = Vec::new();
+        for kv in self.store.prefix(FUNCTIONS, prefix.as_bytes(), Direction::Forward).map_err(store_err)? {
+            let (_, v) = kv.map_err(store_err)?;
+            if let Ok(r) = serde_json::from_slice::<FunctionRecord>(&v) {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn put_code(&self, zip: Vec<u8>, op: &str) -> Result<code::Checked, AwsError> {
+        let op = op.to_string();
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let checked = code::check(&zip, &op)?;
+            let id = format!("lambda/{}", checked.sha_hex);
+            if store.blobs().get(&id).map_err(store_err)?.is_none() {
+                store.blobs().put(&id, zip.as_slice()).map_err(store_err)?;
+            }
+            Ok(checked)
+        })
+        .await
+        .map_err(|e| AwsError::internal(e.to_string()))?
+    }
+
+    /// Deletes a code blob (and its unpacked copy) no function refers to any more.
+    fn gc_code(&self, hexid: &str) {
+        let Ok(all) = self.all_functions("") else { return };
+        if all.iter().any(|r| r.code_hex == hexid) {
+            return;
+        }
+        let _ = self.store.blobs().delete(&format!("lambda/{hexid}"));
+        let _ = std::fs::remove_dir_all(self.code_root.join(hexid));
+    }
+
+    async fn create_function(&self, ctx: &RequestContext, input: t::CreateFunctionRequest) -> Result<t::FunctionConfiguration, AwsError> {
+        let (region, account, name, q) = parse_name(ctx, &input.function_name)?;
+        if q.is_some() {
+            return Err(invalid("Function name cannot contain a qualifier when creating a function."));
+        }
+        let package_type = input.package_type.clone().unwrap_or_else(|| "Zip".into());
+        if package_type != "Zip" {
+            return Err(invalid("Nimbus runs Zip packages only: container image functions (PackageType Image) are not supported."));
+        }
+        let (Some(runtime), Some(handler)) = (input.runtime.clone(), input.handler.clone()) else {
+            return Err(invalid("Runtime and Handler are mandatory parameters for functions created with deployment packages."));
+        };
+        check_runtime(&runtime)?;
+        check_role(&input.role)?;
+        let memory = input.memory_size.unwrap_or(128);
+        check_range(memory, 128, 10240, "memorySize")?;
+        let timeout = input.timeout.unwrap_or(3);
+        check_range(timeout, 1, 900, "timeout")?;
+        let ephemeral = input.ephemeral_storage.as_ref().map(|e| e.size).unwrap_or(512);
+        check_range(ephemeral, 512, 10240, "ephemeralStorage.size")?;
+        let env = input.environment.as_ref().and_then(|e| e.variables.clone());
+        if let Some(v) = &env {
+            check_env(v)?;
+        }
+        let architectures = check_architectures(&input.architectures)?;
+        if input.layers.as_ref().is_some_and(|l| !l.is_empty()) {
+            return Err(invalid("Layers are not supported by Nimbus yet."));
+        }
+        let zip = match (&input.code.zip_file, &input.code.s3_bucket, &input.code.image_uri) {
+            (Some(z), _, _) => z.0.clone(),
+            (None, Some(_), _) => return Err(invalid("Nimbus cannot read code from S3 yet: upload the package as ZipFile.")),
+            (None, None, Some(_)) => return Err(invalid("Nimbus runs Zip packages only: ImageUri is not supported.")),
+            _ => return Err(invalid("Please provide a source for function code.")),
+        };
+        let _guard = self.write_lock.lock().await;
+        if self.load(&account, &region, &name)?.is_some() {
+            return Err(AwsError::new(409, "ResourceConflictException", format!("Function already exist: {name}")));
+        }
+        let checked = self.put_code(zip, "CreateFunction").await?;
+        let rec = FunctionRecord {
+            account,
+            region,
+            name,
+            runtime: Some(runtime),
+            role: input.role.clone(),
+            handler: Some(handler),
+            description: input.description.clone().unwrap_or_default(),
+            timeout,
+            memory,
+            env,
+            ephemeral,
+            architectures,
+            package_type,
+            tags: input.tags.clone().unwrap_or_default(),
+            code_sha256: checked.sha_b64,
+            code_hex: checked.sha_hex,
+            code_size: checked.size,
+            last_modified: last_modified(),
+            revision_id: new_revision(),
+            reserved_concurrency: None,
+            tracing_mode: input.tracing_config.as_ref().and_then(|t| t.mode.clone()),
+            logging: input.logging_config.clone(),
+        };
+        self.save(&rec)?;
+        Ok(rec.configuration())
+    }
+
+    fn get_function(&self, ctx: &RequestContext, input: t::GetFunctionRequest) -> Result<t::GetFunctionResponse, AwsError> {
+        let rec = self.resolve(ctx, &input.function_name, input.qualifier.as_deref())?;
+        Ok(t::GetFunctionResponse {
+            configuration: Some(rec.configuration()),
+            code: Some(t::FunctionCodeLocation {
+                repository_type: Some("S3".into()),
+                location: Some(format!("{}{}", self.code_url, rec.code_hex)),
+                ..Default::default()
+            }),
+            tags: (!rec.tags.is_empty()).then(|| rec.tags.clone()),
+            concurrency: rec.reserved_concurrency.map(|r| t::Concurrency { reserved_concurrent_executions: Some(r) }),
+            ..Default::default()
+        })
+    }
+
+    fn list_functions(&self, ctx: &RequestContext, input: t::ListFunctionsRequest) -> Result<t::ListFunctionsResponse, AwsError> {
+        let max = input.max_items.unwrap_or(50);
+        check_range(max, 1, 10000, "maxItems")?;
+        let prefix = format!("{}/{}/", ctx.account_id, ctx.region);
+        let start = match &input.marker {
+            Some(m) => {
+                let name = String::from_utf8(B64.decode(m).map_err(|_| invalid("Invalid Marker"))?).map_err(|_| invalid("Invalid Marker"))?;
+                format!("{prefix}{name}\u{1}")
+            }
+            None => prefix.clone(),
+        };
+        let mut functions = Vec::new();
+        let mut next_marker = None;
+        let end = format!("{prefix}\u{ff}");
+        for kv in self.store.range(FUNCTIONS, start.as_bytes()..end.as_bytes(), Direction::Forward).map_err(store_err)? {
+            let (_, v) = kv.map_err(store_err)?;
+            let Ok(rec) = serde_json::from_slice::<FunctionRecord>(&v) else { continue };
+            if functions.len() as i32 == max {
+                if let Some(last) = functions.last() {
+                    let last: &t::FunctionConfiguration = last;
+                    next_marker = last.function_name.as_ref().map(|n| B64.encode(n));
+                }
+                break;
+            }
+            functions.push(rec.configuration());
+        }
+        Ok(t::ListFunctionsResponse { next_marker, functions: Some(functions) })
+    }
+
+    fn check_revision(rec: &FunctionRecord, given: &Option<String>) -> Result<(), AwsError> {
+        match given {
+            Some(r) if *r != rec.revision_id => Err(AwsError::new(
+                412,
+                "PreconditionFailedException",
+                "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    async fn update_code(&self, ctx: &RequestContext, input: t::UpdateFunctionCodeRequest) -> Result<t::FunctionConfiguration, AwsError> {
+        let zip = match (&input.zip_file, &input.s3_bucket, &input.image_uri) {
+            (Some(z), _, _) => z.0.clone(),
+            (None, Some(_), _) => return Err(invalid("Nimbus cannot read code from S3 yet: upload the package as ZipFile.")),
+            (None, None, Some(_)) => return Err(invalid("Nimbus runs Zip packages only: ImageUri is not supported.")),
+            _ => return Err(invalid("Please provide a source for function code.")),
+        };
+        let architectures = match &input.architectures {
+            Some(_) => Some(check_architectures(&input.architectures)?),
+            None => None,
+        };
+        let _guard = self.write_lock.lock().await;
+        let mut rec = self.resolve(ctx, &input.function_name, None)?;
+        Self::check_revision(&rec, &input.revision_id)?;
+        if input.dry_run == Some(true) {
+            let checked = tokio::task::spawn_blocking(move || code::check(&zip, "UpdateFunctionCode"))
+                .await
+                .map_err(|e| AwsError::internal(e.to_string()))??;
+            rec.code_sha256 = checked.sha_b64;
+            rec.code_size = checked.size;
+            return Ok(rec.configuration());
+        }
+        let checked = self.put_code(zip, "UpdateFunctionCode").await?;
+        let old = std::mem::replace(&mut rec.code_hex, checked.sha_hex);
+        rec.code_sha256 = checked.sha_b64;
+        rec.code_size = checked.size;
+        if let Some(a) = architectures {
+            rec.architectures = a;
+        }
+        rec.last_modified = last_modified();
+        rec.revision_id = new_revision();
+        self.save(&rec)?;
+        self.pools.retire(&FunctionRecord::key(&rec.account, &rec.region, &rec.name));
+        if old != rec.code_hex {
+            self.gc_code(&old);
+        }
+        Ok(rec.configuration())
+    }
+
+    async fn update_configuration(&self, ctx: &RequestContext, input: t::UpdateFunctionConfigurationRequest) -> Result<t::FunctionConfiguration, AwsError> {
+        let _guard = self.write_lock.lock().await;
+        let mut rec = self.resolve(ctx, &input.function_name, None)?;
+        Self::check_revision(&rec, &input.revision_id)?;
+        if let Some(r) = &input.role {
+            check_role(r)?;
+            rec.role = r.clone();
+        }
+        if let Some(rt) = &input.runtime {
+            check_runtime(rt)?;
+            rec.runtime = Some(rt.clone());
+        }
+        if let Some(h) = &input.handler {
+            rec.handler = Some(h.clone());
+        }
+        if let Some(d) = &input.description {
+            rec.description = d.clone();
+        }
+        if let Some(v) = input.timeout {
+            check_range(v, 1, 900, "timeout")?;
+            rec.timeout = v;
+        }
+        if let Some(v) = input.memory_size {
+            check_range(v, 128, 10240, "memorySize")?;
+            rec.memory = v;
+        }
+        if let Some(e) = &input.ephemeral_storage {
+            check_range(e.size, 512, 10240, "ephemeralStorage.size")?;
+            rec.ephemeral = e.size;
+        }
+        if let Some(e) = &input.environment {
+            let vars = e.variables.clone().unwrap_or_default();
+            check_env(&vars)?;
+            rec.env = Some(vars);
+        }
+        if let Some(tc) = &input.tracing_config {
+            rec.tracing_mode = tc.mode.clone();
+        }
+        if let Some(l) = &input.logging_config {
+            rec.logging = Some(l.clone());
+        }
+        if input.layers.as_ref().is_some_and(|l| !l.is_empty()) {
+            return Err(invalid("Layers are not supported by Nimbus yet."));
+        }
+        rec.last_modified = last_modified();
+        rec.revision_id = new_revision();
+        self.save(&rec)?;
+        self.pools.retire(&FunctionRecord::key(&rec.account, &rec.region, &rec.name));
+        Ok(rec.configuration())
+    }
+
+    async fn delete_function(&self, ctx: &RequestContext, input: t::DeleteFunctionRequest) -> Result<(), AwsError> {
+        let _guard = self.write_lock.lock().await;
+        let rec = self.resolve(ctx, &input.function_name, None)?;
+        if let Some(q) = input.qualifier.as_deref().filter(|q| *q != "$LATEST") {
+            return Err(not_found(&rec.region, &rec.account, &rec.name, Some(q)));
+        }
+        self.store.delete(FUNCTIONS, FunctionRecord::key(&rec.account, &rec.region, &rec.name)).map_err(store_err)?;
+        self.pools.retire(&FunctionRecord::key(&rec.account, &rec.region, &rec.name));
+        self.gc_code(&rec.code_hex);
+        Ok(())
+    }
+
+    fn total_reserved(&self, account: &str, except: Option<&str>) -> Result<i64, AwsError> {
+        Ok(self
+            .all_functions(&format!("{account}/"))?
+            .iter()
+            .filter(|r| Some(r.name.as_str()) != except)
+            .filter_map(|r| r.reserved_concurrency)
+            .map(i64::from)
+            .sum())
+    }
+
+    async fn put_concurrency(&self, ctx: &RequestContext, input: t::PutFunctionConcurrencyRequest) -> Result<t::Concurrency, AwsError> {
+        let _guard = self.write_lock.lock().await;
+        let mut rec = self.resolve(ctx, &input.function_name, None)?;
+        let v = input.reserved_concurrent_executions;
+        if v < 0 {
+            check_range(v, 0, i32::MAX, "reservedConcurrentExecutions")?;
+        }
+        let others = self.total_reserved(&rec.account, Some(&rec.name))?;
+        if i64::from(self.config.account_concurrency) - others - i64::from(v) < 100 {
+            return Err(invalid(
+                "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [100].",
+            ));
+        }
+        rec.reserved_concurrency = Some(v);
+        self.save(&rec)?;
+        Ok(t::Concurrency { reserved_concurrent_executions: Some(v) })
+    }
+
+    async fn delete_concurrency(&self, ctx: &RequestContext, input: t::DeleteFunctionConcurrencyRequest) -> Result<(), AwsError> {
+        let _guard = self.write_lock.lock().await;
+        let mut rec = self.resolve(ctx, &input.function_name, None)?;
+        rec.reserved_concurrency = None;
+        self.save(&rec)
+    }
+
+    fn account_settings(&self, ctx: &RequestContext) -> Result<t::GetAccountSettingsResponse, AwsError> {
+        let all = self.all_functions(&format!("{}/", ctx.account_id))?;
+        let reserved: i64 = all.iter().filter_map(|r| r.reserved_concurrency).map(i64::from).sum();
+        let in_region: Vec<&FunctionRecord> = all.iter().filter(|r| r.region == ctx.region).collect();
+        Ok(t::GetAccountSettingsResponse {
+            account_limit: Some(t::AccountLimit {
+                total_code_size: Some(80_530_636_800),
+                code_size_unzipped: Some(code::MAX_UNZIPPED as i64),
+                code_size_zipped: Some(code::MAX_ZIPPED as i64),
+                concurrent_executions: Some(self.config.account_concurrency as i32),
+                unreserved_concurrent_executions: Some((i64::from(self.config.account_concurrency) - reserved) as i32),
+            }),
+            account_usage: Some(t::AccountUsage {
+                total_code_size: Some(in_region.iter().map(|r| r.code_size).sum()),
+                function_count: Some(in_region.len() as i64),
+            }),
+        })
+    }
+
+    fn resolve_arn_resource(&self, ctx: &RequestContext, arn: &str) -> Result<FunctionRecord, AwsError> {
+        self.resolve(ctx, arn, None)
+    }
+
+    // ---- execution ----
+
+    fn fingerprint(rec: &FunctionRecord) -> String {
+        format!(
+            "{}|{:?}|{:?}|{}|{}|{}",
+            rec.code_hex,
+            rec.runtime,
+            rec.handler,
+            rec.memory,
+            rec.timeout,
+            serde_json::to_string(&rec.env).unwrap_or_default()
+        )
+    }
+
+    async fn spawn_env(&self, rec: &FunctionRecord, fingerprint: String) -> Result<Result<Arc<Env>, Bytes>, AwsError> {
+        let code_dir = self.code_root.join(&rec.code_hex);
+        if !code_dir.is_dir() {
+            let store = self.store.clone();
+            let id = format!("lambda/{}", rec.code_hex);
+            let dest = code_dir.clone();
+            tokio::task::spawn_blocking(move || -> Result<(), String> {
+                let blob = store.blobs().get(&id).map_err(|e| e.to_string())?.ok_or("the function's code is missing from the blob store")?;
+                let data = blob.read_to_vec().map_err(|e| e.to_string())?;
+                code::unpack(&data, &dest)
+            })
+            .await
+            .map_err(|e| AwsError::internal(e.to_string()))?
+            .map_err(|e| AwsError::new(500, "ServiceException", format!("could not unpack the function code: {e}")))?;
+        }
+        let runtime = rec.runtime.clone().unwrap_or_default();
+        let launch = match self.runtimes.launch(&runtime, &code_dir) {
+            Ok(l) => l,
+            Err(msg) if runtime.starts_with("provided") => {
+                return Ok(Err(Bytes::from(json!({"errorType": "Runtime.InvalidEntrypoint", "errorMessage": msg}).to_string())))
+            }
+            Err(msg) => return Err(AwsError::new(502, "InvalidRuntimeException", msg)),
+        };
+        let runtimes::Launch::Program { program, args } = launch;
+        let date = nimbus_types::format_iso8601(nimbus_types::epoch_now());
+        let log_stream = format!(
+            "{}/{}/{}/[$LATEST]{}",
+            &date[0..4],
+            &date[5..7],
+            &date[8..10],
+            uuid::Uuid::new_v4().simple()
+        );
+        let mut vars: BTreeMap<String, String> = BTreeMap::new();
+        let host_path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
+        vars.insert("PATH".into(), host_path);
+        vars.insert("LANG".into(), "en_US.UTF-8".into());
+        if let Ok(home) = std::env::var("HOME") {
+            vars.insert("HOME".into(), home);
+        }
+        vars.insert("TZ".into(), ":UTC".into());
+        vars.insert("PYTHONUNBUFFERED".into(), "1".into());
+        vars.insert("AWS_ENDPOINT_URL".into(), format!("http://{}", loopback(self.config.edge)));
+        // A 12-digit access key acts in that account at the edge: calls the function makes
+        // with the SDK land in the function's own account.
+        vars.insert("AWS_ACCESS_KEY_ID".into(), rec.account.clone());
+        vars.insert("AWS_SECRET_ACCESS_KEY".into(), "nimbus-lambda-secret".into());
+        vars.insert("AWS_SESSION_TOKEN".into(), "nimbus-lambda-session".into());
+        if let Some(user) = &rec.env {
+            for (k, v) in user {
+                vars.insert(k.clone(), v.clone());
+            }
+        }
+        vars.insert("_HANDLER".into(), rec.handler.clone().unwrap_or_default());
+        vars.insert("LAMBDA_TASK_ROOT".into(), code_dir.to_string_lossy().into_owned());
+        vars.insert("LAMBDA_RUNTIME_DIR".into(), self.runtimes.dir.to_string_lossy().into_owned());
+        vars.insert("AWS_EXECUTION_ENV".into(), format!("AWS_Lambda_{runtime}"));
+        vars.insert("AWS_LAMBDA_FUNCTION_NAME".into(), rec.name.clone());
+        vars.insert("AWS_LAMBDA_FUNCTION_VERSION".into(), "$LATEST".into());
+        vars.insert("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), rec.memory.to_string());
+        vars.insert("AWS_LAMBDA_LOG_GROUP_NAME".into(), rec.log_group());
+        vars.insert("AWS_LAMBDA_LOG_STREAM_NAME".into(), log_stream.clone());
+        vars.insert("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "on-demand".into());
+        vars.insert("AWS_REGION".into(), rec.region.clone());
+        vars.insert("AWS_DEFAULT_REGION".into(), rec.region.clone());
+        let spec = Spec { program, args, cwd: code_dir, env: vars, label: rec.name.clone() };
+        match Env::start(spec, fingerprint).await {
+            Ok(e) => Ok(Ok(e)),
+            Err(msg) => Ok(Err(Bytes::from(json!({"errorType": "Runtime.InvalidEntrypoint", "errorMessage": msg}).to_string()))),
+        }
+    }
+
+    /// Runs one invocation synchronously. `Err` is a throttle or a service error.
+    async fn execute(
+        &self,
+        rec: &FunctionRecord,
+        request_id: &str,
+        payload: Bytes,
+        client_context: Option<String>,
+        want_log: bool,
+    ) -> Result<(Outcome, Vec<u8>), AwsError> {
+        let key = FunctionRecord::key(&rec.account, &rec.region, &rec.name);
+        let fp = Self::fingerprint(rec);
+        let (slot, warm) = match self.pools.acquire(&key, &rec.account, &fp, rec.reserved_concurrency, self.config.account_concurrency) {
+            Ok(x) => x,
+            Err(Throttle::Reserved) => {
+                return Err(AwsError::new(429, "TooManyRequestsException", "Rate Exceeded."));
+            }
+            Err(Throttle::Account) => {
+                return Err(AwsError::new(429, "TooManyRequestsException", "Rate Exceeded."));
+            }
+        };
+        let env = match warm {
+            Some(e) => e,
+            None => match self.spawn_env(rec, fp.clone()).await? {
+                Ok(e) => e,
+                Err(body) => {
+                    drop(slot);
+                    let log = format!("START RequestId: {request_id} Version: $LATEST\n{}\nEND RequestId: {request_id}\n", String::from_utf8_lossy(&body));
+                    return Ok((Outcome::FunctionError(body), log.into_bytes()));
+                }
+            },
+        };
+        let r = env
+            .run(request_id, &rec.arn(), payload, client_context, rec.timeout as u64 * 1000, rec.memory, want_log)
+            .await;
+        self.pools.release(&key, env, &fp);
+        drop(slot);
+        Ok((r.outcome, r.log))
+    }
+
+    async fn invoke(&self, ctx: &RequestContext, input: t::InvocationRequest, payload: Option<Bytes>) -> Result<Output, AwsError> {
+        let rec = self.resolve(ctx, &input.function_name, input.qualifier.as_deref())?;
+        let payload = payload.unwrap_or_else(|| Bytes::from_static(b"{}"));
+        let kind = input.invocation_type.as_deref().unwrap_or("RequestResponse");
+        let limit = if kind == "Event" { MAX_ASYNC_PAYLOAD } else { MAX_SYNC_PAYLOAD };
+        if payload.len() > limit {
+            return Err(AwsError::new(
+                413,
+                "RequestEntityTooLargeException",
+                format!("Request must be smaller than {limit} bytes for the InvokeFunction operation"),
+            ));
+        }
+        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&payload) {
+            return Err(AwsError::new(
+                400,
+                "InvalidRequestContentException",
+                format!("Could not parse request body into json: Could not parse payload into json: {e}"),
+            ));
+        }
+        let client_context = match &input.client_context {
+            Some(cc) => Some(
+                B64.decode(cc)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .ok_or_else(|| AwsError::new(400, "InvalidRequestContentException", "Client context must be a valid Base64-encoded JSON object."))?,
+            ),
+            None => None,
+        };
+        match kind {
+            "DryRun" => Ok(Output { value: json!({"StatusCode": 204}), payload: None }),
+            "Event" => {
+                self.enqueue(&rec, &ctx.request_id, &payload, client_context)?;
+                Ok(Output { value: json!({"StatusCode": 202}), payload: None })
+            }
+            _ => {
+                let tail = input.log_type.as_deref() == Some("Tail");
+                let (outcome, log) = self.execute(&rec, &ctx.request_id, payload, client_context, tail).await?;
+                let mut value = json!({"StatusCode": 200, "ExecutedVersion": "$LATEST"});
+                if tail {
+                    let start = log.len().saturating_sub(4096);
+                    value["LogResult"] = Value::String(B64.encode(&log[start..]));
+                }
+                let body = match outcome {
+                    Outcome::Ok(b) => b,
+                    Outcome::FunctionError(b) => {
+                        value["FunctionError"] = Value::String("Unhandled".into());
+                        b
+                    }
+                };
+                Ok(Output { value, payload: Some(body) })
+            }
+        }
+    }
+
+    // ---- async invocations ----
+
+    fn enqueue(&self, rec: &FunctionRecord, request_id: &str, payload: &[u8], client_context: Option<String>) -> Result<(), AwsError> {
+        let ev = QueuedEvent {
+            id: request_id.to_string(),
+            account: rec.account.clone(),
+            region: rec.region.clone(),
+            name: rec.name.clone(),
+            payload: B64.encode(payload),
+            attempt: 0,
+            client_context,
+        };
+        let key = format!("{:020}/{}", now_ms(), ev.id);
+        let v = serde_json::to_vec(&ev).map_err(|e| AwsError::internal(e.to_string()))?;
+        self.store.put(EVENTS, key, v).map_err(store_err)?;
+        self.events_wake.notify_one();
+        Ok(())
+    }
+
+    async fn run_event(self: Arc<Self>, key: Vec<u8>, ev: QueuedEvent) {
+        let rec = match self.load(&ev.account, &ev.region, &ev.name) {
+            Ok(Some(r)) => r,
+            _ => {
+                tracing::warn!(function = %ev.name, request_id = %ev.id, "dropping an async invocation: the function no longer exists");
+                let _ = self.store.delete(EVENTS, key.clone());
+                lock(&self.events_running).remove(&key);
+                return;
+            }
+        };
+        let payload = Bytes::from(B64.decode(&ev.payload).unwrap_or_default());
+        let result = self.execute(&rec, &ev.id, payload, ev.client_context.clone(), false).await;
+        let mut batch = WriteBatch::new();
+        batch.delete(EVENTS, key.clone());
+        match result {
+            Ok((Outcome::Ok(_), _)) => {}
+            Ok((Outcome::FunctionError(body), _)) => {
+                let attempt = ev.attempt as usize;
+                if let Some(delay) = self.config.async_retry_delays.get(attempt) {
+                    let next = QueuedEvent { attempt: ev.attempt + 1, ..ev.clone() };
+                    let due = now_ms() + delay.as_millis() as u64;
+                    if let Ok(v) = serde_json::to_vec(&next) {
+                        batch.put(EVENTS, format!("{due:020}/{}", next.id), v);
+                    }
+                } else {
+                    tracing::warn!(
+                        function = %ev.name, request_id = %ev.id, attempts = attempt + 1,
+                        "dropping an async invocation after its retries: {}", String::from_utf8_lossy(&body)
+                    );
+                }
+            }
+            Err(e) => {
+                // Throttled or a service error: try again shortly, without counting an attempt.
+                let due = now_ms() + if e.status == 429 { 200 } else { 1000 };
+                if let Ok(v) = serde_json::to_vec(&ev) {
+                    batch.put(EVENTS, format!("{due:020}/{}", ev.id), v);
+                }
+            }
+        }
+        if let Err(e) = self.store.write(batch) {
+            tracing::error!("could not update the async invocation queue: {e}");
+        }
+        lock(&self.events_running).remove(&key);
+        self.events_wake.notify_one();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Starts every due queued event; sleeps until the next one is due or a new one arrives.
+async fn events_worker(inner: Arc<Inner>) {
+    loop {
+        let now = now_ms();
+        let mut next_due: Option<u64> = None;
+        let mut due = Vec::new();
+        match inner.store.prefix(EVENTS, b"", Direction::Forward) {
+            Ok(scan) => {
+                for kv in scan {
+                    let Ok((k, v)) = kv else { break };
+                    let ts = std::str::from_utf8(&k[..k.len().min(20)]).ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+                    if ts > now {
+                        next_due = Some(ts);
+                        break;
+                    }
+                    if lock(&inner.events_running).contains(&k) {
+                        continue;
+                    }
+                    match serde_json::from_slice::<QueuedEvent>(&v) {
+                        Ok(ev) => due.push((k, ev)),
+                        Err(_) => {
+                            let _ = inner.store.delete(EVENTS, k);
+                        }
+                    }
+                    if due.len() >= 256 {
+                        next_due = Some(now);
+                        break;
+                    }
+                }
+            }
+            Err(e) => tracing::error!("cannot read the async invocation queue: {e}"),
+        }
+        for (k, ev) in due {
+            lock(&inner.events_running).insert(k.clone());
+            tokio::spawn(inner.clone().run_event(k, ev));
+        }
+        let wait = match next_due {
+            Some(ts) => Duration::from_millis(ts.saturating_sub(now_ms()).max(1)),
+            None => Duration::from_secs(5),
+        };
+        let _ = tokio::time::timeout(wait, inner.events_wake.notified()).await;
+    }
+}
+
+impl Handler for Lambda {
+    fn model(&self) -> &'static Service {
+        &SERVICE
+    }
+
+    fn implements(&self, op: &str) -> bool {
+        matches!(
+            Op::from_name(op),
+            Some(
+                Op::CreateFunction
+                    | Op::GetFunction
+                    | Op::GetFunctionConfiguration
+                    | Op::ListFunctions
+                    | Op::UpdateFunctionCode
+                    | Op::UpdateFunctionConfiguration
+                    | Op::DeleteFunction
+                    | Op::Invoke
+                    | Op::InvokeAsync
+                    | Op::PutFunctionConcurrency
+                    | Op::GetFunctionConcurrency
+                    | Op::DeleteFunctionConcurrency
+                    | Op::GetAccountSettings
+                    | Op::ListTags
+                    | Op::TagResource
+                    | Op::UntagResource
+            )
+        )
+    }
+
+    fn call<'a>(&'a self, ctx: &'a RequestContext, op: &'static Operation, input: Input) -> BoxFuture<'a, Result<Output, AwsError>> {
+        Box::pin(async move {
+            let s = &self.inner;
+            match Op::from_name(op.name) {
+                Some(Op::CreateFunction) => Output::from(&s.create_function(ctx, input.parse()?).await?),
+                Some(Op::GetFunction) => Output::from(&s.get_function(ctx, input.parse()?)?),
+                Some(Op::GetFunctionConfiguration) => {
+                    let i: t::GetFunctionConfigurationRequest = input.parse()?;
+                    Output::from(&s.resolve(ctx, &i.function_name, i.qualifier.as_deref())?.configuration())
+                }
+                Some(Op::ListFunctions) => Output::from(&s.list_functions(ctx, input.parse()?)?),
+                Some(Op::UpdateFunctionCode) => Output::from(&s.update_code(ctx, input.parse()?).await?),
+                Some(Op::UpdateFunctionConfiguration) => Output::from(&s.update_configuration(ctx, input.parse()?).await?),
+                Some(Op::DeleteFunction) => {
+                    s.delete_function(ctx, input.parse()?).await?;
+                    Ok(Output::default())
+                }
+                Some(Op::Invoke) => {
+                    let payload = input.payload.clone();
+                    s.invoke(ctx, input.parse()?, payload).await
+                }
+                Some(Op::InvokeAsync) => {
+                    #[derive(serde::Deserialize)]
+                    struct Req {
+                        #[serde(rename = "FunctionName")]
+                        function_name: String,
+                    }
+                    let i: Req = input.parse()?;
+                    let rec = s.resolve(ctx, &i.function_name, None)?;
+                    let payload = input.payload.unwrap_or_else(|| Bytes::from_static(b"{}"));
+                    if payload.len() > MAX_ASYNC_PAYLOAD {
+                        return Err(AwsError::new(
+                            413,
+                            "RequestEntityTooLargeException",
+                            format!("Request must be smaller than {MAX_ASYNC_PAYLOAD} bytes for the InvokeAsync operation"),
+                        ));
+                    }
+                    s.enqueue(&rec, &ctx.request_id, &payload, None)?;
+                    Ok(Output { value: json!({"Status": 202}), payload: None })
+                }
+                Some(Op::PutFunctionConcurrency) => Output::from(&s.put_concurrency(ctx, input.parse()?).await?),
+                Some(Op::GetFunctionConcurrency) => {
+                    let i: t::GetFunctionConcurrencyRequest = input.parse()?;
+                    let rec = s.resolve(ctx, &i.function_name, None)?;
+                    Output::from(&t::GetFunctionConcurrencyResponse { reserved_concurrent_executions: rec.reserved_concurrency })
+                }
+                Some(Op::DeleteFunctionConcurrency) => {
+                    s.delete_concurrency(ctx, input.parse()?).await?;
+                    Ok(Output::default())
+                }
+                Some(Op::GetAccountSettings) => Output::from(&s.account_settings(ctx)?),
+                Some(Op::ListTags) => {
+                    let i: t::ListTagsRequest = input.parse()?;
+                    let rec = s.resolve_arn_resource(ctx, &i.resource)?;
+                    Output::from(&t::ListTagsResponse { tags: Some(rec.tags) })
+                }
+                Some(Op::TagResource) => {
+                    let i: t::TagResourceRequest = input.parse()?;
+                    let _guard = s.write_lock.lock().await;
+                    let mut rec = s.resolve_arn_resource(ctx, &i.resource)?;
+                    rec.tags.extend(i.tags);
+                    if rec.tags.len() > 50 {
+                        return Err(invalid("Number of tags exceeds resource tag limit."));
+                    }
+                    s.save(&rec)?;
+                    Ok(Output::default())
+                }
+                Some(Op::UntagResource) => {
+                    let i: t::UntagResourceRequest = input.parse()?;
+                    let _guard = s.write_lock.lock().await;
+                    let mut rec = s.resolve_arn_resource(ctx, &i.resource)?;
+                    for k in &i.tag_keys {
+                        rec.tags.remove(k);
+                    }
+                    s.save(&rec)?;
+                    Ok(Output::default())
+                }
+                _ => Err(AwsError::internal(format!("{} is not implemented", op.name))),
+            }
+        })
+    }
+}

@@ -1,0 +1,115 @@
+//! What Nimbus stores about a function (keyspace `lambda.functions`, one JSON row per
+//! function keyed `<account>/<region>/<name>`) and how it renders as AWS's
+//! `FunctionConfiguration`.
+
+use std::collections::BTreeMap;
+
+use nimbus_model::types::lambda as t;
+use serde::{Deserialize, Serialize};
+
+pub const FUNCTIONS: &str = "lambda.functions";
+pub const EVENTS: &str = "lambda.events";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FunctionRecord {
+    pub account: String,
+    pub region: String,
+    pub name: String,
+    pub runtime: Option<String>,
+    pub role: String,
+    pub handler: Option<String>,
+    #[serde(default)]
+    pub description: String,
+    pub timeout: i32,
+    pub memory: i32,
+    #[serde(default)]
+    pub env: Option<BTreeMap<String, String>>,
+    pub ephemeral: i32,
+    pub architectures: Vec<String>,
+    pub package_type: String,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// base64 of the SHA-256 of the zip (what AWS reports).
+    pub code_sha256: String,
+    /// hex of the same digest: the blob id and the unzip directory name.
+    pub code_hex: String,
+    pub code_size: i64,
+    pub last_modified: String,
+    pub revision_id: String,
+    #[serde(default)]
+    pub reserved_concurrency: Option<i32>,
+    #[serde(default)]
+    pub tracing_mode: Option<String>,
+    #[serde(default)]
+    pub logging: Option<t::LoggingConfig>,
+}
+
+impl FunctionRecord {
+    pub fn key(account: &str, region: &str, name: &str) -> String {
+        format!("{account}/{region}/{name}")
+    }
+
+    pub fn arn(&self) -> String {
+        function_arn(&self.region, &self.account, &self.name)
+    }
+
+    pub fn log_group(&self) -> String {
+        format!("/aws/lambda/{}", self.name)
+    }
+
+    pub fn configuration(&self) -> t::FunctionConfiguration {
+        t::FunctionConfiguration {
+            function_name: Some(self.name.clone()),
+            function_arn: Some(self.arn()),
+            runtime: self.runtime.clone(),
+            role: Some(self.role.clone()),
+            handler: self.handler.clone(),
+            code_size: Some(self.code_size),
+            description: Some(self.description.clone()),
+            timeout: Some(self.timeout),
+            memory_size: Some(self.memory),
+            last_modified: Some(self.last_modified.clone()),
+            code_sha256: Some(self.code_sha256.clone()),
+            version: Some("$LATEST".into()),
+            environment: self.env.as_ref().map(|v| t::EnvironmentResponse { variables: Some(v.clone()), error: None }),
+            tracing_config: Some(t::TracingConfigResponse {
+                mode: Some(self.tracing_mode.clone().unwrap_or_else(|| "PassThrough".into())),
+            }),
+            revision_id: Some(self.revision_id.clone()),
+            state: Some("Active".into()),
+            last_update_status: Some("Successful".into()),
+            package_type: Some(self.package_type.clone()),
+            architectures: Some(self.architectures.clone()),
+            ephemeral_storage: Some(t::EphemeralStorage { size: self.ephemeral }),
+            snap_start: Some(t::SnapStartResponse {
+                apply_on: Some("None".into()),
+                optimization_status: Some("Off".into()),
+            }),
+            runtime_version_config: None,
+            logging_config: Some(self.logging.clone().unwrap_or_else(|| t::LoggingConfig {
+                log_format: Some("Text".into()),
+                log_group: Some(self.log_group()),
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+    }
+}
+
+pub fn function_arn(region: &str, account: &str, name: &str) -> String {
+    format!("arn:aws:lambda:{region}:{account}:function:{name}")
+}
+
+/// One queued `Event` invocation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QueuedEvent {
+    pub id: String,
+    pub account: String,
+    pub region: String,
+    pub name: String,
+    /// base64 payload
+    pub payload: String,
+    pub attempt: u32,
+    #[serde(default)]
+    pub client_context: Option<String>,
+}

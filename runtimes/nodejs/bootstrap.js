@@ -1,0 +1,221 @@
+// Nimbus' Node.js runtime: a Lambda Runtime API client.
+//
+// Started once per execution environment with _HANDLER=file.function; loads the handler
+// from LAMBDA_TASK_ROOT once (CommonJS `.js`/`.cjs`, or ES modules `.mjs` / `.js` under a
+// `"type": "module"` package.json), then loops on GET /2018-06-01/runtime/invocation/next.
+// Handlers may be async (return a promise) or take a callback. Errors are reported as
+// {"errorType", "errorMessage", "stackTrace"}. Node standard library only.
+'use strict';
+
+const http = require('http');
+const fs = require('fs');
+const path = require('path');
+const { pathToFileURL } = require('url');
+
+const [HOST, PORT] = (process.env.AWS_LAMBDA_RUNTIME_API || '127.0.0.1:9001').split(':');
+const PREFIX = '/2018-06-01/runtime';
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+
+function request(method, p, body, headers) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: HOST, port: Number(PORT || 80), method, path: PREFIX + p, headers: headers || {}, agent },
+      (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      }
+    );
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+function errorPayload(err, type) {
+  if (!(err instanceof Error)) {
+    return { errorType: type || 'string', errorMessage: String(err), trace: [] };
+  }
+  return {
+    errorType: type || err.name || 'Error',
+    errorMessage: err.message,
+    trace: (err.stack || '').split('\n'),
+  };
+}
+
+async function postError(p, payload) {
+  const body = JSON.stringify(payload);
+  await request('POST', p, body, {
+    'Content-Type': 'application/vnd.aws.lambda.error+json',
+    'Lambda-Runtime-Function-Error-Type': payload.errorType || 'Unhandled',
+    'Content-Length': Buffer.byteLength(body),
+  });
+}
+
+function isEsm(file) {
+  if (file.endsWith('.mjs')) return true;
+  if (file.endsWith('.cjs')) return false;
+  let dir = path.dirname(file);
+  for (;;) {
+    const pkg = path.join(dir, 'package.json');
+    if (fs.existsSync(pkg)) {
+      try {
+        return JSON.parse(fs.readFileSync(pkg, 'utf8')).type === 'module';
+      } catch (e) {
+        return false;
+      }
+    }
+    const up = path.dirname(dir);
+    if (up === dir) return false;
+    dir = up;
+  }
+}
+
+async function loadHandler() {
+  const spec = process.env._HANDLER || '';
+  const root = process.env.LAMBDA_TASK_ROOT || process.cwd();
+  const dot = spec.lastIndexOf('.');
+  if (dot <= 0 || dot === spec.length - 1) {
+    throw Object.assign(new Error(`Bad handler ${spec}`), { lambdaType: 'Runtime.MalformedHandlerName' });
+  }
+  const modPath = spec.slice(0, dot);
+  const fnPath = spec.slice(dot + 1);
+  const base = path.resolve(root, modPath);
+  let file = null;
+  for (const ext of ['.js', '.mjs', '.cjs']) {
+    if (fs.existsSync(base + ext)) {
+      file = base + ext;
+      break;
+    }
+  }
+  if (!file) {
+    throw Object.assign(new Error(`Cannot find module '${modPath}'\nRequire stack:\n- ${__filename}`), {
+      lambdaType: 'Runtime.ImportModuleError',
+      lambdaPrefix: 'Error: ',
+    });
+  }
+  let mod;
+  try {
+    mod = isEsm(file) ? await import(pathToFileURL(file).href) : require(file);
+  } catch (e) {
+    if (e instanceof SyntaxError) {
+      throw Object.assign(new Error(`${e.name}: ${e.message}`), { lambdaType: 'Runtime.UserCodeSyntaxError' });
+    }
+    throw e;
+  }
+  let fn = mod;
+  for (const part of fnPath.split('.')) fn = fn ? fn[part] : undefined;
+  if (typeof fn !== 'function' && mod && mod.default && typeof mod.default[fnPath] === 'function') {
+    fn = mod.default[fnPath];
+  }
+  if (typeof fn !== 'function') {
+    throw Object.assign(new Error(`${modPath}.${fnPath} is undefined or not exported`), { lambdaType: 'Runtime.HandlerNotFound' });
+  }
+  return fn;
+}
+
+function makeContext(headers) {
+  const deadline = Number(headers['lambda-runtime-deadline-ms'] || 0);
+  let clientContext;
+  let identity;
+  try {
+    if (headers['lambda-runtime-client-context']) clientContext = JSON.parse(headers['lambda-runtime-client-context']);
+  } catch (e) {}
+  try {
+    if (headers['lambda-runtime-cognito-identity']) identity = JSON.parse(headers['lambda-runtime-cognito-identity']);
+  } catch (e) {}
+  return {
+    callbackWaitsForEmptyEventLoop: true,
+    functionName: process.env.AWS_LAMBDA_FUNCTION_NAME,
+    functionVersion: process.env.AWS_LAMBDA_FUNCTION_VERSION,
+    invokedFunctionArn: headers['lambda-runtime-invoked-function-arn'],
+    memoryLimitInMB: process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+    awsRequestId: headers['lambda-runtime-aws-request-id'],
+    logGroupName: process.env.AWS_LAMBDA_LOG_GROUP_NAME,
+    logStreamName: process.env.AWS_LAMBDA_LOG_STREAM_NAME,
+    identity,
+    clientContext,
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => {},
+    succeed: () => {},
+    fail: () => {},
+  };
+}
+
+function runHandler(handler, event, context) {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const callback = (err, result) => {
+      if (settled) return;
+      settled = true;
+      if (err !== undefined && err !== null) reject(err);
+      else resolve(result);
+    };
+    context.done = callback;
+    context.succeed = (r) => callback(null, r);
+    context.fail = (e) => callback(e || new Error('handled'));
+    try {
+      const r = handler(event, context, callback);
+      if (r && typeof r.then === 'function') {
+        r.then((v) => callback(null, v), (e) => callback(e === undefined || e === null ? new Error(String(e)) : e));
+      } else if (handler.length < 3) {
+        // A non-async handler without a callback parameter finishes when it returns.
+        callback(null, r);
+      }
+    } catch (e) {
+      callback(e);
+    }
+  });
+}
+
+async function main() {
+  let handler;
+  try {
+    handler = await loadHandler();
+  } catch (e) {
+    const payload = errorPayload(e, e.lambdaType);
+    if (e.lambdaPrefix) payload.errorMessage = e.lambdaPrefix + payload.errorMessage;
+    console.error(`${payload.errorType}: ${payload.errorMessage}`);
+    try {
+      await postError('/init/error', payload);
+    } finally {
+      process.exit(1);
+    }
+  }
+  process.on('uncaughtException', async (e) => {
+    console.error('Uncaught Exception', e);
+    process.exit(129);
+  });
+  for (;;) {
+    const next = await request('GET', '/invocation/next');
+    if (next.status !== 200) process.exit(0);
+    const id = next.headers['lambda-runtime-aws-request-id'];
+    if (next.headers['lambda-runtime-trace-id']) process.env._X_AMZN_TRACE_ID = next.headers['lambda-runtime-trace-id'];
+    let event;
+    try {
+      event = next.body.length ? JSON.parse(next.body.toString('utf8')) : {};
+    } catch (e) {
+      await postError(`/invocation/${id}/error`, errorPayload(e, 'Runtime.UnmarshalError'));
+      continue;
+    }
+    const context = makeContext(next.headers);
+    try {
+      const result = await runHandler(handler, event, context);
+      const body = JSON.stringify(result === undefined ? null : result);
+      await request('POST', `/invocation/${id}/response`, body, {
+        'Content-Type': 'application/json',
+        'Content-Length': Buffer.byteLength(body),
+      });
+    } catch (e) {
+      const payload = errorPayload(e);
+      console.error(`${new Date().toISOString()}\t${id}\tERROR\tInvoke Error \t${JSON.stringify(payload)}`);
+      await postError(`/invocation/${id}/error`, payload);
+    }
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
