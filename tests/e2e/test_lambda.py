@@ -378,6 +378,7 @@ def test_reserved_concurrency(server):
         invoke(lam, "limited", {})
     assert e.value.response["Error"]["Code"] == "TooManyRequestsException"
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+    assert e.value.response["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
 
     lam.put_function_concurrency(FunctionName="limited", ReservedConcurrentExecutions=1)
     results = {}

@@ -801,10 +801,12 @@ impl Inner {
         let (slot, warm) = match self.pools.acquire(&key, &rec.account, &fp, rec.reserved_concurrency, self.config.account_concurrency) {
             Ok(x) => x,
             Err(Throttle::Reserved) => {
-                return Err(AwsError::new(429, "TooManyRequestsException", "Rate Exceeded."));
+                return Err(AwsError::new(429, "TooManyRequestsException", "Rate Exceeded.")
+                    .with_field("Reason", "ReservedFunctionConcurrentInvocationLimitExceeded".into()));
             }
             Err(Throttle::Account) => {
-                return Err(AwsError::new(429, "TooManyRequestsException", "Rate Exceeded."));
+                return Err(AwsError::new(429, "TooManyRequestsException", "Rate Exceeded.")
+                    .with_field("Reason", "ConcurrentInvocationLimitExceeded".into()));
             }
         };
         let env = match warm {

@@ -1,0 +1,313 @@
+//! Single-item operations (PutItem, GetItem, UpdateItem, DeleteItem) and the write path
+//! every write shares: lock the tables, read the old items, commit one batch that also
+//! updates the tables' item count and size.
+
+use std::sync::Arc;
+
+use nimbus_dynamodb_expr::{item_from_json, item_size, item_to_json, Condition, ExprContext, Item, Projection, Update};
+use nimbus_protocol::Output;
+use nimbus_store::WriteBatch;
+use nimbus_types::{AwsError, RequestContext};
+use serde_json::{Map, Value};
+
+use crate::capacity::{read_units, write_units, Rcc};
+use crate::keys::{item_key, key_param};
+use crate::tables::{Table, TableState};
+use crate::{expr_err, get_str, not_found, out, reject_legacy, store_err, Inner, KS_ITEMS, KS_STATS};
+
+pub(crate) const MAX_ITEM_SIZE: usize = 400 * 1024;
+
+/// One item write to commit: the new encoded item and its size, or a delete.
+pub(crate) struct Change {
+    /// Index of the table in the locked set.
+    pub t: usize,
+    pub key: Vec<u8>,
+    pub old_size: Option<usize>,
+    pub new: Option<(Vec<u8>, usize)>,
+}
+
+pub(crate) fn encode_item(item: &Item) -> Result<Vec<u8>, AwsError> {
+    serde_json::to_vec(&item_to_json(item)).map_err(|e| AwsError::internal(format!("could not encode the item: {e}")))
+}
+
+pub(crate) fn decode_item(raw: &[u8]) -> Result<Item, AwsError> {
+    let v: Value = serde_json::from_slice(raw).map_err(|e| AwsError::internal(format!("corrupt item: {e}")))?;
+    item_from_json(&v).map_err(|e| AwsError::internal(format!("corrupt item: {}", e.message)))
+}
+
+/// The item parameter `name` of `v` (e.g. `Item`, `Key`).
+pub(crate) fn item_param(v: &Value, name: &str) -> Result<Item, AwsError> {
+    match v.get(name) {
+        Some(x) => item_from_json(x).map_err(expr_err),
+        None => Err(AwsError::validation(format!(
+            "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
+            lower_first(name)
+        ))),
+    }
+}
+
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// The expression context of a request; names and values are only allowed with expressions.
+pub(crate) fn context(v: &Value, has_expr: bool) -> Result<ExprContext, AwsError> {
+    let names = v.get("ExpressionAttributeNames").filter(|x| !x.is_null());
+    let values = v.get("ExpressionAttributeValues").filter(|x| !x.is_null());
+    if !has_expr {
+        if names.is_some() {
+            return Err(AwsError::validation("ExpressionAttributeNames can only be specified when using expressions"));
+        }
+        if values.is_some() {
+            return Err(AwsError::validation("ExpressionAttributeValues can only be specified when using expressions"));
+        }
+    }
+    ExprContext::new(names, values).map_err(expr_err)
+}
+
+pub(crate) fn condition_failed() -> AwsError {
+    AwsError::new(400, "ConditionalCheckFailedException", "The conditional request failed")
+}
+
+/// Evaluates the request's condition on the old item (an absent item is empty); on failure
+/// answers ConditionalCheckFailedException, with the old item as `Item` when the request
+/// asked for it with ReturnValuesOnConditionCheckFailure=ALL_OLD.
+fn check_condition(v: &Value, cond: Option<&Condition>, old: Option<&Item>) -> Result<(), AwsError> {
+    let Some(c) = cond else { return Ok(()) };
+    if c.eval(old.unwrap_or(&Item::new())).map_err(expr_err)? {
+        return Ok(());
+    }
+    let mut e = condition_failed();
+    if get_str(v, "ReturnValuesOnConditionCheckFailure") == Some("ALL_OLD") {
+        if let Some(o) = old {
+            e = e.with_field("Item", item_to_json(o));
+        }
+    }
+    Err(e)
+}
+
+/// Locks one table for writing; a table deleted meanwhile is not found.
+pub(crate) fn lock_table(table: &Table) -> Result<std::sync::MutexGuard<'_, TableState>, AwsError> {
+    let g = table.lock();
+    if g.deleted {
+        return Err(not_found());
+    }
+    Ok(g)
+}
+
+fn check_return_values(rv: &str, allowed: &[&str]) -> Result<(), AwsError> {
+    if allowed.contains(&rv) {
+        Ok(())
+    } else {
+        Err(AwsError::validation("Return values set to invalid value"))
+    }
+}
+
+impl Inner {
+    pub(crate) fn load(&self, key: &[u8]) -> Result<Option<Item>, AwsError> {
+        match self.store.get(KS_ITEMS, key).map_err(store_err)? {
+            Some(raw) => Ok(Some(decode_item(&raw)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Commits `changes` and the new item counts/sizes of the locked tables in one batch.
+    pub(crate) fn commit(&self, locked: &mut [(&Table, &mut TableState)], changes: Vec<Change>) -> Result<(), AwsError> {
+        let mut deltas = vec![(0i64, 0i64); locked.len()];
+        let mut batch = WriteBatch::new();
+        for c in changes {
+            let Some(d) = deltas.get_mut(c.t) else { continue };
+            if let Some(o) = c.old_size {
+                d.1 -= o as i64;
+            }
+            match c.new {
+                Some((raw, size)) => {
+                    batch.put(KS_ITEMS, c.key, raw);
+                    d.1 += size as i64;
+                    if c.old_size.is_none() {
+                        d.0 += 1;
+                    }
+                }
+                None => {
+                    if c.old_size.is_some() {
+                        batch.delete(KS_ITEMS, c.key);
+                        d.0 -= 1;
+                    }
+                }
+            }
+        }
+        for ((table, state), (dc, ds)) in locked.iter().zip(&deltas) {
+            if *dc != 0 || *ds != 0 {
+                let next = TableState { count: state.count + dc, size: state.size + ds, deleted: false };
+                batch.put(KS_STATS, table.id.as_bytes().to_vec(), next.encode());
+            }
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.store.write(batch).map_err(store_err)?;
+        for ((_, state), (dc, ds)) in locked.iter_mut().zip(&deltas) {
+            state.count += dc;
+            state.size += ds;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn put_item(&self, ctx: &RequestContext, v: &Value) -> Result<Output, AwsError> {
+        reject_legacy(v, &[("Expected", "ConditionExpression"), ("ConditionalOperator", "ConditionExpression")])?;
+        let name = get_str(v, "TableName").unwrap_or_default();
+        let rv = get_str(v, "ReturnValues").unwrap_or("NONE");
+        check_return_values(rv, &["NONE", "ALL_OLD"])?;
+        let cond_expr = get_str(v, "ConditionExpression");
+        let mut ectx = context(v, cond_expr.is_some())?;
+        let cond = cond_expr.map(|e| Condition::parse(e, &mut ectx)).transpose().map_err(expr_err)?;
+        ectx.check_all_used().map_err(expr_err)?;
+        let table = self.require_table(ctx, name)?;
+        let item = item_param(v, "Item")?;
+        let key = item_key(&table, &item)?;
+        let size = item_size(&item);
+        if size > MAX_ITEM_SIZE {
+            return Err(AwsError::validation("Item size has exceeded the maximum allowed size"));
+        }
+        let raw = encode_item(&item)?;
+        let mut guard = lock_table(&table)?;
+        let old = self.load(&key)?;
+        check_condition(v, cond.as_ref(), old.as_ref())?;
+        let old_size = old.as_ref().map(item_size);
+        self.commit(&mut [(&table, &mut guard)], vec![Change { t: 0, key, old_size, new: Some((raw, size)) }])?;
+        drop(guard);
+        let mut resp = Map::new();
+        if rv == "ALL_OLD" {
+            if let Some(o) = &old {
+                resp.insert("Attributes".into(), item_to_json(o));
+            }
+        }
+        if let Some(c) = Rcc::from(v).render(name, write_units(old_size.unwrap_or(0), size), false) {
+            resp.insert("ConsumedCapacity".into(), c);
+        }
+        out(Value::Object(resp))
+    }
+
+    pub(crate) fn get_item(&self, ctx: &RequestContext, v: &Value) -> Result<Output, AwsError> {
+        reject_legacy(v, &[("AttributesToGet", "ProjectionExpression")])?;
+        let name = get_str(v, "TableName").unwrap_or_default();
+        let proj_expr = get_str(v, "ProjectionExpression");
+        let mut ectx = context(v, proj_expr.is_some())?;
+        let proj = proj_expr.map(|e| Projection::parse(e, &mut ectx)).transpose().map_err(expr_err)?;
+        ectx.check_all_used().map_err(expr_err)?;
+        let table = self.require_table(ctx, name)?;
+        let key = key_param(&table, &item_param(v, "Key")?)?;
+        let consistent = v.get("ConsistentRead").and_then(Value::as_bool).unwrap_or(false);
+        let item = self.load(&key)?;
+        let mut resp = Map::new();
+        let size = item.as_ref().map(item_size).unwrap_or(0);
+        if let Some(item) = item {
+            let item = match &proj {
+                Some(p) => p.apply(&item),
+                None => item,
+            };
+            resp.insert("Item".into(), item_to_json(&item));
+        }
+        if let Some(c) = Rcc::from(v).render(name, read_units(size, consistent), true) {
+            resp.insert("ConsumedCapacity".into(), c);
+        }
+        out(Value::Object(resp))
+    }
+
+    pub(crate) fn update_item(&self, ctx: &RequestContext, v: &Value) -> Result<Output, AwsError> {
+        reject_legacy(
+            v,
+            &[("AttributeUpdates", "UpdateExpression"), ("Expected", "ConditionExpression"), ("ConditionalOperator", "ConditionExpression")],
+        )?;
+        let name = get_str(v, "TableName").unwrap_or_default();
+        let rv = get_str(v, "ReturnValues").unwrap_or("NONE");
+        check_return_values(rv, &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"])?;
+        let upd_expr = get_str(v, "UpdateExpression");
+        let cond_expr = get_str(v, "ConditionExpression");
+        let mut ectx = context(v, upd_expr.is_some() || cond_expr.is_some())?;
+        let upd = upd_expr.map(|e| Update::parse(e, &mut ectx)).transpose().map_err(expr_err)?;
+        let cond = cond_expr.map(|e| Condition::parse(e, &mut ectx)).transpose().map_err(expr_err)?;
+        ectx.check_all_used().map_err(expr_err)?;
+        let table = self.require_table(ctx, name)?;
+        let key_item = item_param(v, "Key")?;
+        let key = key_param(&table, &key_item)?;
+        let mut guard = lock_table(&table)?;
+        let old = self.load(&key)?;
+        check_condition(v, cond.as_ref(), old.as_ref())?;
+        let (new, changed) = apply_update(&table, old.as_ref(), &key_item, upd.as_ref())?;
+        let size = item_size(&new);
+        if size > MAX_ITEM_SIZE {
+            return Err(AwsError::validation("Item size to update has exceeded the maximum allowed size"));
+        }
+        let old_size = old.as_ref().map(item_size);
+        self.commit(&mut [(&table, &mut guard)], vec![Change { t: 0, key, old_size, new: Some((encode_item(&new)?, size)) }])?;
+        drop(guard);
+        let mut resp = Map::new();
+        let pick = |item: &Item| -> Item { item.iter().filter(|(k, _)| changed.contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect() };
+        let attrs = match rv {
+            "ALL_OLD" => old.clone(),
+            "ALL_NEW" => Some(new.clone()),
+            "UPDATED_OLD" => old.as_ref().map(pick),
+            "UPDATED_NEW" => Some(pick(&new)),
+            _ => None,
+        };
+        if let Some(a) = attrs.filter(|a| !a.is_empty()) {
+            resp.insert("Attributes".into(), item_to_json(&a));
+        }
+        if let Some(c) = Rcc::from(v).render(name, write_units(old_size.unwrap_or(0), size), false) {
+            resp.insert("ConsumedCapacity".into(), c);
+        }
+        out(Value::Object(resp))
+    }
+
+    pub(crate) fn delete_item(&self, ctx: &RequestContext, v: &Value) -> Result<Output, AwsError> {
+        reject_legacy(v, &[("Expected", "ConditionExpression"), ("ConditionalOperator", "ConditionExpression")])?;
+        let name = get_str(v, "TableName").unwrap_or_default();
+        let rv = get_str(v, "ReturnValues").unwrap_or("NONE");
+        check_return_values(rv, &["NONE", "ALL_OLD"])?;
+        let cond_expr = get_str(v, "ConditionExpression");
+        let mut ectx = context(v, cond_expr.is_some())?;
+        let cond = cond_expr.map(|e| Condition::parse(e, &mut ectx)).transpose().map_err(expr_err)?;
+        ectx.check_all_used().map_err(expr_err)?;
+        let table = self.require_table(ctx, name)?;
+        let key = key_param(&table, &item_param(v, "Key")?)?;
+        let mut guard = lock_table(&table)?;
+        let old = self.load(&key)?;
+        check_condition(v, cond.as_ref(), old.as_ref())?;
+        let old_size = old.as_ref().map(item_size);
+        self.commit(&mut [(&table, &mut guard)], vec![Change { t: 0, key, old_size, new: None }])?;
+        drop(guard);
+        let mut resp = Map::new();
+        if rv == "ALL_OLD" {
+            if let Some(o) = &old {
+                resp.insert("Attributes".into(), item_to_json(o));
+            }
+        }
+        if let Some(c) = Rcc::from(v).render(name, write_units(old_size.unwrap_or(0), 0), false) {
+            resp.insert("ConsumedCapacity".into(), c);
+        }
+        out(Value::Object(resp))
+    }
+}
+
+/// Applies an update to the old item (or a new item holding just the key); refuses
+/// changes to key attributes. Returns the new item and the changed top-level names.
+pub(crate) fn apply_update(table: &Arc<Table>, old: Option<&Item>, key: &Item, upd: Option<&Update>) -> Result<(Item, Vec<String>), AwsError> {
+    let mut new = old.cloned().unwrap_or_else(|| key.clone());
+    let changed = match upd {
+        Some(u) => u.apply(&mut new).map_err(expr_err)?,
+        None => Vec::new(),
+    };
+    for k in table.key_names() {
+        if changed.iter().any(|c| c == k) {
+            return Err(AwsError::validation(format!(
+                "One or more parameter values were invalid: Cannot update attribute {k}. This attribute is part of the key"
+            )));
+        }
+    }
+    Ok((new, changed))
+}

@@ -1,0 +1,293 @@
+//! Query and Scan: one range scan over the table's keys, Limit counted before the filter,
+//! a 1 MB page limit, ExclusiveStartKey/LastEvaluatedKey, Select and parallel segments.
+
+use std::ops::Bound;
+
+use nimbus_dynamodb_expr::{item_size, item_to_json, sort_key_bytes, AttrValue, Condition, Item, KeyCondition, Projection, RangeCondition};
+use nimbus_protocol::Output;
+use nimbus_store::Direction;
+use nimbus_types::{AwsError, RequestContext};
+use serde_json::{json, Map, Value};
+
+use crate::capacity::{read_units, Rcc};
+use crate::items::{context, decode_item, item_param};
+use crate::keys::{key_of, key_param_msg, partition_end, partition_prefix, table_end};
+use crate::tables::Table;
+use crate::{expr_err, get_str, out, reject_legacy, store_err, Inner, KS_ITEMS};
+
+const PAGE_BYTES: usize = 1024 * 1024;
+
+struct Common {
+    filter: Option<Condition>,
+    projection: Option<Projection>,
+    count_only: bool,
+    limit: Option<usize>,
+    consistent: bool,
+}
+
+/// Parses the parameters Query and Scan share (after the key condition, which shares the context).
+fn common(v: &Value, ectx: &mut nimbus_dynamodb_expr::ExprContext) -> Result<Common, AwsError> {
+    if v.get("IndexName").is_some_and(|x| !x.is_null()) {
+        return Err(AwsError::validation(
+            "IndexName is not supported by Nimbus yet: secondary indexes cannot be queried or scanned (query the table itself)",
+        ));
+    }
+    let filter = get_str(v, "FilterExpression").map(|e| Condition::parse_filter(e, ectx)).transpose().map_err(expr_err)?;
+    let proj_expr = get_str(v, "ProjectionExpression");
+    let projection = proj_expr.map(|e| Projection::parse(e, ectx)).transpose().map_err(expr_err)?;
+    let select = get_str(v, "Select");
+    let count_only = match (select, proj_expr.is_some()) {
+        (Some("COUNT"), true) => {
+            return Err(AwsError::validation("Cannot specify the ProjectionExpression when choosing to get only the Count"))
+        }
+        (Some("COUNT"), false) => true,
+        (Some("ALL_ATTRIBUTES"), true) => {
+            return Err(AwsError::validation("Cannot specify the ProjectionExpression when choosing to get ALL_ATTRIBUTES"))
+        }
+        (Some("SPECIFIC_ATTRIBUTES"), false) => {
+            return Err(AwsError::validation(
+                "One or more parameter values were invalid: Select type SPECIFIC_ATTRIBUTES requires a ProjectionExpression",
+            ))
+        }
+        (Some("ALL_PROJECTED_ATTRIBUTES"), _) => {
+            return Err(AwsError::validation(
+                "One or more parameter values were invalid: ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName",
+            ))
+        }
+        _ => false,
+    };
+    let limit = v.get("Limit").and_then(Value::as_i64).map(|l| l.max(1) as usize);
+    let consistent = v.get("ConsistentRead").and_then(Value::as_bool).unwrap_or(false);
+    Ok(Common { filter, projection, count_only, limit, consistent })
+}
+
+fn ty_mismatch() -> AwsError {
+    AwsError::validation("One or more parameter values were invalid: Condition parameter type does not match schema type")
+}
+
+fn segment_of(item: &Item, table: &Table, total: u64) -> u64 {
+    // FNV-1a over the partition key bytes: stable across restarts.
+    let bytes = item.get(&table.hash.name).and_then(sort_key_bytes).unwrap_or_default();
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h % total.max(1)
+}
+
+impl Inner {
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &self,
+        v: &Value,
+        table: &Table,
+        lo: Bound<Vec<u8>>,
+        hi: Bound<Vec<u8>>,
+        dir: Direction,
+        c: &Common,
+        pre: &dyn Fn(&Item) -> bool,
+    ) -> Result<Output, AwsError> {
+        let name = table.name.clone();
+        let empty = match (&lo, &hi) {
+            (Bound::Included(a), Bound::Included(b)) => a > b,
+            (Bound::Included(a) | Bound::Excluded(a), Bound::Excluded(b)) | (Bound::Excluded(a), Bound::Included(b)) => a >= b,
+            _ => false,
+        };
+        let mut items = Vec::new();
+        let mut count = 0usize;
+        let mut scanned = 0usize;
+        let mut bytes = 0usize;
+        let mut last: Option<Item> = None;
+        let mut stopped = false;
+        if !empty {
+            for kv in self.store.range(KS_ITEMS, (lo, hi), dir).map_err(store_err)? {
+                let (_, raw) = kv.map_err(store_err)?;
+                let item = decode_item(&raw)?;
+                if !pre(&item) {
+                    continue;
+                }
+                scanned += 1;
+                bytes += item_size(&item);
+                let keep = match &c.filter {
+                    Some(f) => f.eval(&item).map_err(expr_err)?,
+                    None => true,
+                };
+                if keep {
+                    count += 1;
+                    if !c.count_only {
+                        let shown = match &c.projection {
+                            Some(p) => p.apply(&item),
+                            None => item.clone(),
+                        };
+                        items.push(item_to_json(&shown));
+                    }
+                }
+                last = Some(item);
+                if c.limit.is_some_and(|l| scanned >= l) || bytes >= PAGE_BYTES {
+                    stopped = true;
+                    break;
+                }
+            }
+        }
+        let mut resp = Map::new();
+        if !c.count_only {
+            resp.insert("Items".into(), Value::Array(items));
+        }
+        resp.insert("Count".into(), json!(count));
+        resp.insert("ScannedCount".into(), json!(scanned));
+        if stopped {
+            if let Some(l) = &last {
+                resp.insert("LastEvaluatedKey".into(), item_to_json(&key_of(table, l)));
+            }
+        }
+        if let Some(cc) = Rcc::from(v).render(&name, read_units(bytes, c.consistent), true) {
+            resp.insert("ConsumedCapacity".into(), cc);
+        }
+        out(Value::Object(resp))
+    }
+
+    fn start_key(&self, v: &Value, table: &Table) -> Result<Option<Vec<u8>>, AwsError> {
+        match v.get("ExclusiveStartKey").filter(|x| !x.is_null()) {
+            None => Ok(None),
+            Some(_) => {
+                let k = item_param(v, "ExclusiveStartKey")?;
+                key_param_msg(table, &k, "The provided starting key is invalid: The provided key element does not match the schema").map(Some)
+            }
+        }
+    }
+
+    pub(crate) fn query(&self, ctx: &RequestContext, v: &Value) -> Result<Output, AwsError> {
+        reject_legacy(
+            v,
+            &[
+                ("KeyConditions", "KeyConditionExpression"),
+                ("QueryFilter", "FilterExpression"),
+                ("AttributesToGet", "ProjectionExpression"),
+                ("ConditionalOperator", "FilterExpression"),
+            ],
+        )?;
+        let name = get_str(v, "TableName").unwrap_or_default();
+        let Some(kce) = get_str(v, "KeyConditionExpression") else {
+            return Err(AwsError::validation("Either the KeyConditions or KeyConditionExpression parameter must be specified in the request."));
+        };
+        let mut ectx = context(v, true)?;
+        if v.get("IndexName").is_some_and(|x| !x.is_null()) {
+            common(v, &mut ectx)?;
+        }
+        let table = self.require_table(ctx, name)?;
+        let kc = KeyCondition::parse(kce, &mut ectx, &table.hash.name, table.range.as_ref().map(|r| r.name.as_str())).map_err(expr_err)?;
+        let c = common(v, &mut ectx)?;
+        ectx.check_all_used().map_err(expr_err)?;
+        if kc.hash_value.type_name() != table.hash.ty {
+            return Err(ty_mismatch());
+        }
+        let prefix = partition_prefix(&table.id, &kc.hash_value);
+        let end = partition_end(&prefix);
+        let at = |x: &AttrValue| -> Result<Vec<u8>, AwsError> {
+            let ty = table.range.as_ref().map(|r| r.ty.as_str()).unwrap_or("");
+            if x.type_name() != ty {
+                return Err(ty_mismatch());
+            }
+            let mut k = prefix.clone();
+            k.extend_from_slice(&sort_key_bytes(x).unwrap_or_default());
+            Ok(k)
+        };
+        let (mut lo, mut hi) = (Bound::Included(prefix.clone()), Bound::Excluded(end.clone()));
+        match &kc.range {
+            None => {}
+            Some(RangeCondition::Eq(x)) => {
+                lo = Bound::Included(at(x)?);
+                hi = Bound::Included(at(x)?);
+            }
+            Some(RangeCondition::Lt(x)) => hi = Bound::Excluded(at(x)?),
+            Some(RangeCondition::Le(x)) => hi = Bound::Included(at(x)?),
+            Some(RangeCondition::Gt(x)) => lo = Bound::Excluded(at(x)?),
+            Some(RangeCondition::Ge(x)) => lo = Bound::Included(at(x)?),
+            Some(RangeCondition::Between(a, b)) => {
+                let (ka, kb) = (at(a)?, at(b)?);
+                if ka > kb {
+                    return Err(AwsError::validation(format!(
+                        "Invalid KeyConditionExpression: The BETWEEN operator requires upper bound to be greater than or equal to lower bound; lower bound operand: AttributeValue: {}, upper bound operand: AttributeValue: {}",
+                        a.short_repr(),
+                        b.short_repr()
+                    )));
+                }
+                lo = Bound::Included(ka);
+                hi = Bound::Included(kb);
+            }
+            Some(RangeCondition::BeginsWith(x)) => {
+                if !matches!(x, AttrValue::S(_) | AttrValue::B(_)) || Some(x.type_name()) != table.range.as_ref().map(|r| r.ty.as_str()) {
+                    return Err(ty_mismatch());
+                }
+                lo = Bound::Included(at(x)?);
+            }
+        }
+        let forward = v.get("ScanIndexForward").and_then(Value::as_bool).unwrap_or(true);
+        if let Some(esk) = self.start_key(v, &table)? {
+            if !esk.starts_with(&prefix) {
+                return Err(AwsError::validation("The provided starting key is invalid: The provided key element does not match the schema"));
+            }
+            if forward {
+                lo = Bound::Excluded(esk);
+            } else {
+                hi = Bound::Excluded(esk);
+            }
+        }
+        let dir = if forward { Direction::Forward } else { Direction::Reverse };
+        let range_name = table.range.as_ref().map(|r| r.name.clone());
+        let rc = kc.range.clone();
+        let pre = move |item: &Item| match (&rc, &range_name) {
+            (Some(r), Some(n)) => item.get(n).is_some_and(|x| r.matches(x)),
+            _ => true,
+        };
+        self.run(v, &table, lo, hi, dir, &c, &pre)
+    }
+
+    pub(crate) fn scan(&self, ctx: &RequestContext, v: &Value) -> Result<Output, AwsError> {
+        reject_legacy(
+            v,
+            &[("ScanFilter", "FilterExpression"), ("AttributesToGet", "ProjectionExpression"), ("ConditionalOperator", "FilterExpression")],
+        )?;
+        let name = get_str(v, "TableName").unwrap_or_default();
+        let has_expr = v.get("FilterExpression").is_some() || v.get("ProjectionExpression").is_some();
+        let mut ectx = context(v, has_expr)?;
+        let c = common(v, &mut ectx)?;
+        ectx.check_all_used().map_err(expr_err)?;
+        let segment = v.get("Segment").and_then(Value::as_i64);
+        let total = v.get("TotalSegments").and_then(Value::as_i64);
+        let seg = match (segment, total) {
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(AwsError::validation(
+                    "The TotalSegments parameter is required but was not present in the request when Segment parameter is present",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(AwsError::validation(
+                    "The Segment parameter is required but was not present in the request when parameter TotalSegments is present",
+                ))
+            }
+            (Some(s), Some(t)) => {
+                if s < 0 || t < 1 || s >= t {
+                    return Err(AwsError::validation(format!(
+                        "The Segment parameter is zero-based and must be less than parameter TotalSegments: Segment: {s} is not less than TotalSegments: {t}"
+                    )));
+                }
+                Some((s as u64, t as u64))
+            }
+        };
+        let table = self.require_table(ctx, name)?;
+        let mut lo = Bound::Included(table.id.as_bytes().to_vec());
+        let hi = Bound::Excluded(table_end(&table.id));
+        if let Some(esk) = self.start_key(v, &table)? {
+            lo = Bound::Excluded(esk);
+        }
+        let t2 = table.clone();
+        let pre = move |item: &Item| match seg {
+            Some((s, t)) => segment_of(item, &t2, t) == s,
+            None => true,
+        };
+        self.run(v, &table, lo, hi, Direction::Forward, &c, &pre)
+    }
+}
