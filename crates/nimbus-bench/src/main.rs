@@ -12,6 +12,7 @@ mod systems;
 mod workloads;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
@@ -78,37 +79,57 @@ async fn run(args: Args) -> Result<(), String> {
     }
 
     let (secs, rounds) = if args.quick { (2, 1) } else { (5, 2) };
-    let mut ready: Vec<(String, workloads::Setup)> = Vec::new();
+    // Per system: which setups ran (Ok) or failed (Err), and what they left behind.
+    let mut done: Vec<Vec<(workloads::Setup, Result<(), String>)>> = vec![Vec::new(); systems.len()];
+    let mut states: Vec<workloads::State> = vec![Default::default(); systems.len()];
     for w in workloads::all() {
         if args.only.as_deref().is_some_and(|o| !w.name.contains(o)) {
             continue;
         }
-        let spec = (w.build)(w.clients);
-        let mut measured: Vec<(usize, Vec<load::Measured>)> = Vec::new();
+        let mut measured: Vec<(usize, Arc<load::Spec>, Vec<load::Measured>)> = Vec::new();
         for (i, s) in systems.iter().enumerate() {
             if w.nimbus_only && s.name != "nimbus" {
                 continue;
             }
             if let Some(setup) = w.setup {
-                if !ready.iter().any(|(n, st)| n == s.name && *st == setup) {
-                    if let Err(e) = workloads::setup(&s.addr, setup).await {
-                        rows.push(Row::missing(&w.name, s.name, &format!("setup failed: {e}")));
-                        continue;
+                let needs: &[workloads::Setup] = match setup {
+                    workloads::Setup::Apis => &[workloads::Setup::Functions, workloads::Setup::Apis],
+                    _ => std::slice::from_ref(&setup),
+                };
+                let mut failed = None;
+                for need in needs {
+                    let result = match done[i].iter().find(|(st, _)| st == need) {
+                        Some((_, r)) => r.clone(),
+                        None => {
+                            let r = workloads::setup(&s.addr, *need, &mut states[i]).await;
+                            done[i].push((*need, r.clone()));
+                            r
+                        }
+                    };
+                    if let Err(e) = result {
+                        failed = Some(e);
+                        break;
                     }
-                    ready.push((s.name.to_string(), setup));
+                }
+                if let Some(e) = failed {
+                    rows.push(Row::missing(&w.name, s.name, &format!("setup failed: {e}")));
+                    continue;
                 }
             }
-            measured.push((i, Vec::new()));
+            match (w.build)(&states[i]) {
+                Some(spec) => measured.push((i, spec, Vec::new())),
+                None => rows.push(Row::missing(&w.name, s.name, "setup left nothing to call")),
+            }
         }
         for round in 0..rounds {
             let order: Vec<usize> = if round % 2 == 0 { (0..measured.len()).collect() } else { (0..measured.len()).rev().collect() };
             for k in order {
                 let addr = systems[measured[k].0].addr.clone();
-                let m = load::run(&addr, spec.clone(), w.clients, Duration::from_secs(secs)).await;
-                measured[k].1.push(m);
+                let m = load::run(&addr, measured[k].1.clone(), w.clients, Duration::from_secs(secs)).await;
+                measured[k].2.push(m);
             }
         }
-        for (i, runs) in measured {
+        for (i, _, runs) in measured {
             let row = Row::from_runs(&w.name, systems[i].name, w.clients, &runs);
             eprintln!("{:34} {:8} {:>10.0} ops/s  p50 {:>8.0} us  p99 {:>8.0} us  errors {}", row.workload, row.system, row.ops_per_s, row.p50_us, row.p99_us, row.errors);
             rows.push(row);
