@@ -75,9 +75,9 @@ pub async fn serve(listener: TcpListener, edge: Arc<Edge>, shutdown: impl Future
 }
 
 /// Whether a request is for S3, decided before its body is read: an awsQuery
-/// request (form body) never is.
+/// request (a form POST) never is. A presigned PUT may carry any content type.
 fn is_s3(parts: &http::request::Parts) -> bool {
-    if is_form(parts) {
+    if parts.method == http::Method::POST && is_form(parts) {
         return false;
     }
     let action = parts

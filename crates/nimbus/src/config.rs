@@ -70,7 +70,8 @@ pub struct Config {
     /// Largest request body held in memory, in bytes. Default 72 MiB (a 50 MB Lambda
     /// zip is about 70 MB once base64-encoded). S3 streams and is not bound by it.
     pub max_body_bytes: usize,
-    /// Log filter (`tracing` syntax). Default `info` (storage engine at `warn`).
+    /// Log filter (`tracing` syntax). Default `info` (storage engine at `warn`;
+    /// the S3 protocol crate, which logs every client error, off).
     pub log: String,
 }
 
@@ -85,7 +86,7 @@ impl Default for Config {
             durability: Durability::default(),
             access_keys: Vec::new(),
             max_body_bytes: 72 * 1024 * 1024,
-            log: "info,fjall=warn,lsm_tree=warn".into(),
+            log: "info,fjall=warn,lsm_tree=warn,s3s=off".into(),
         }
     }
 }
