@@ -43,7 +43,7 @@ pub const SERVICES: &[(&str, &str)] = &[
 
 /// Modules that also get typed serde structs (`types/<module>.rs`). Grows as services
 /// are implemented.
-pub const TYPED: &[&str] = &["sts", "dynamodb", "lambda"];
+pub const TYPED: &[&str] = &["sts", "dynamodb", "lambda", "apigateway", "apigatewayv2"];
 
 /// Directories under `nimbus-model/src` that the generator owns entirely.
 pub const GENERATED_DIRS: &[&str] = &["services", "types"];

@@ -1,7 +1,86 @@
 //! Consumed capacity: writes cost 1 unit per KB (of the larger of the old and new item),
 //! reads 1 unit per 4 KB, halved for eventually consistent reads.
 
+use std::time::Instant;
+
+use nimbus_types::AwsError;
 use serde_json::{json, Value};
+
+use crate::tables::Table;
+
+/// Burst capacity: up to 300 seconds of unused throughput.
+const BURST_SECS: f64 = 300.0;
+
+/// Token buckets of a PROVISIONED table (read and write units).
+#[derive(Debug)]
+pub(crate) struct Buckets {
+    read: f64,
+    write: f64,
+    at: Option<Instant>,
+}
+
+impl Buckets {
+    pub fn new() -> Buckets {
+        Buckets { read: 0.0, write: 0.0, at: None }
+    }
+}
+
+fn throttled() -> AwsError {
+    AwsError::new(
+        400,
+        "ProvisionedThroughputExceededException",
+        "The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.",
+    )
+}
+
+/// Refills the table's buckets and returns the guard (None when the table is on demand).
+fn refill(table: &Table) -> Option<(std::sync::MutexGuard<'_, Buckets>, f64, f64)> {
+    let (mode, r, w) = {
+        let m = table.meta.read().unwrap_or_else(|p| p.into_inner());
+        (m.billing_mode == "PROVISIONED", m.read_units as f64, m.write_units as f64)
+    };
+    if !mode {
+        return None;
+    }
+    let mut b = table.bucket.lock().unwrap_or_else(|p| p.into_inner());
+    let now = Instant::now();
+    match b.at {
+        // A new (or newly loaded) table starts with one second of capacity.
+        None => {
+            b.read = r;
+            b.write = w;
+        }
+        Some(at) => {
+            let dt = now.duration_since(at).as_secs_f64();
+            b.read = (b.read + r * dt).min(r * BURST_SECS);
+            b.write = (b.write + w * dt).min(w * BURST_SECS);
+        }
+    }
+    b.at = Some(now);
+    Some((b, r, w))
+}
+
+/// Refuses a request when the table's bucket is exhausted (PROVISIONED tables only).
+pub(crate) fn admit(table: &Table, write: bool) -> Result<(), AwsError> {
+    let Some((b, _, _)) = refill(table) else { return Ok(()) };
+    let left = if write { b.write } else { b.read };
+    if left <= 0.0 {
+        return Err(throttled());
+    }
+    Ok(())
+}
+
+/// Takes the units a request consumed from the table's bucket (it may go negative: the
+/// debt is paid back before the next request is admitted).
+pub(crate) fn charge(table: &Table, write: bool, units: f64) {
+    if let Some((mut b, _, _)) = refill(table) {
+        if write {
+            b.write -= units;
+        } else {
+            b.read -= units;
+        }
+    }
+}
 
 pub(crate) fn write_units(old: usize, new: usize) -> f64 {
     let size = old.max(new);

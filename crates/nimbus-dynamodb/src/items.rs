@@ -10,20 +10,30 @@ use nimbus_store::WriteBatch;
 use nimbus_types::{AwsError, RequestContext};
 use serde_json::{Map, Value};
 
-use crate::capacity::{read_units, write_units, Rcc};
+use crate::capacity::{admit, charge, read_units, write_units, Rcc};
 use crate::keys::{item_key, key_param};
-use crate::tables::{Table, TableState};
+use crate::indexes::index_changes;
+use crate::streams::stream_record;
+use crate::tables::{Table, TableMeta, TableState};
 use crate::{expr_err, get_str, not_found, out, reject_legacy, store_err, Inner, KS_ITEMS, KS_STATS};
 
 pub(crate) const MAX_ITEM_SIZE: usize = 400 * 1024;
 
-/// One item write to commit: the new encoded item and its size, or a delete.
+/// One item write to commit: the old item (if any) and the new one (None: a delete).
 pub(crate) struct Change {
     /// Index of the table in the locked set.
     pub t: usize,
     pub key: Vec<u8>,
-    pub old_size: Option<usize>,
-    pub new: Option<(Vec<u8>, usize)>,
+    pub old: Option<Item>,
+    pub new: Option<Item>,
+    /// A deletion by the service (TTL): its stream record names the service.
+    pub service: bool,
+}
+
+impl Change {
+    pub fn new(t: usize, key: Vec<u8>, old: Option<Item>, new: Option<Item>) -> Change {
+        Change { t, key, old, new, service: false }
+    }
 }
 
 pub(crate) fn encode_item(item: &Item) -> Result<Vec<u8>, AwsError> {
@@ -115,34 +125,43 @@ impl Inner {
         }
     }
 
-    /// Commits `changes` and the new item counts/sizes of the locked tables in one batch.
+    /// Commits `changes`, their index entries and stream records, and the new item
+    /// counts/sizes of the locked tables in one batch. A change that changes nothing
+    /// (same old and new item) writes nothing.
     pub(crate) fn commit(&self, locked: &mut [(&Table, &mut TableState)], changes: Vec<Change>) -> Result<(), AwsError> {
+        let metas: Vec<TableMeta> = locked.iter().map(|(t, _)| t.meta()).collect();
         let mut deltas = vec![(0i64, 0i64); locked.len()];
+        let mut seqs: Vec<Option<(String, u64)>> = locked.iter().map(|(_, s)| s.stream_next.clone()).collect();
         let mut batch = WriteBatch::new();
         for c in changes {
-            let Some(d) = deltas.get_mut(c.t) else { continue };
-            if let Some(o) = c.old_size {
-                d.1 -= o as i64;
+            let (Some(d), Some((table, _)), Some(meta), Some(next)) = (deltas.get_mut(c.t), locked.get(c.t), metas.get(c.t), seqs.get_mut(c.t)) else {
+                continue;
+            };
+            if c.old == c.new {
+                continue;
             }
-            match c.new {
-                Some((raw, size)) => {
-                    batch.put(KS_ITEMS, c.key, raw);
-                    d.1 += size as i64;
-                    if c.old_size.is_none() {
+            if let Some(o) = &c.old {
+                d.1 -= item_size(o) as i64;
+            }
+            match &c.new {
+                Some(n) => {
+                    batch.put(KS_ITEMS, c.key, encode_item(n)?);
+                    d.1 += item_size(n) as i64;
+                    if c.old.is_none() {
                         d.0 += 1;
                     }
                 }
                 None => {
-                    if c.old_size.is_some() {
-                        batch.delete(KS_ITEMS, c.key);
-                        d.0 -= 1;
-                    }
+                    batch.delete(KS_ITEMS, c.key);
+                    d.0 -= 1;
                 }
             }
+            index_changes(table, &meta.indexes, c.old.as_ref(), c.new.as_ref(), &mut batch)?;
+            stream_record(self, table, meta, next, c.old.as_ref(), c.new.as_ref(), c.service, &mut batch)?;
         }
         for ((table, state), (dc, ds)) in locked.iter().zip(&deltas) {
             if *dc != 0 || *ds != 0 {
-                let next = TableState { count: state.count + dc, size: state.size + ds, deleted: false };
+                let next = TableState { count: state.count + dc, size: state.size + ds, ..Default::default() };
                 batch.put(KS_STATS, table.id.as_bytes().to_vec(), next.encode());
             }
         }
@@ -150,9 +169,10 @@ impl Inner {
             return Ok(());
         }
         self.store.write(batch).map_err(store_err)?;
-        for ((_, state), (dc, ds)) in locked.iter_mut().zip(&deltas) {
+        for (((_, state), (dc, ds)), next) in locked.iter_mut().zip(&deltas).zip(seqs) {
             state.count += dc;
             state.size += ds;
+            state.stream_next = next;
         }
         Ok(())
     }
@@ -167,18 +187,18 @@ impl Inner {
         let cond = cond_expr.map(|e| Condition::parse(e, &mut ectx)).transpose().map_err(expr_err)?;
         ectx.check_all_used().map_err(expr_err)?;
         let table = self.require_table(ctx, name)?;
+        admit(&table, true)?;
         let item = item_param(v, "Item")?;
         let key = item_key(&table, &item)?;
         let size = item_size(&item);
         if size > MAX_ITEM_SIZE {
             return Err(AwsError::validation("Item size has exceeded the maximum allowed size"));
         }
-        let raw = encode_item(&item)?;
         let mut guard = lock_table(&table)?;
         let old = self.load(&key)?;
         check_condition(v, cond.as_ref(), old.as_ref())?;
         let old_size = old.as_ref().map(item_size);
-        self.commit(&mut [(&table, &mut guard)], vec![Change { t: 0, key, old_size, new: Some((raw, size)) }])?;
+        self.commit(&mut [(&table, &mut guard)], vec![Change::new(0, key, old.clone(), Some(item))])?;
         drop(guard);
         let mut resp = Map::new();
         if rv == "ALL_OLD" {
@@ -186,7 +206,9 @@ impl Inner {
                 resp.insert("Attributes".into(), item_to_json(o));
             }
         }
-        if let Some(c) = Rcc::from(v).render(name, write_units(old_size.unwrap_or(0), size), false) {
+        let units = write_units(old_size.unwrap_or(0), size);
+        charge(&table, true, units);
+        if let Some(c) = Rcc::from(v).render(name, units, false) {
             resp.insert("ConsumedCapacity".into(), c);
         }
         out(Value::Object(resp))
@@ -200,6 +222,7 @@ impl Inner {
         let proj = proj_expr.map(|e| Projection::parse(e, &mut ectx)).transpose().map_err(expr_err)?;
         ectx.check_all_used().map_err(expr_err)?;
         let table = self.require_table(ctx, name)?;
+        admit(&table, false)?;
         let key = key_param(&table, &item_param(v, "Key")?)?;
         let consistent = v.get("ConsistentRead").and_then(Value::as_bool).unwrap_or(false);
         let item = self.load(&key)?;
@@ -212,7 +235,9 @@ impl Inner {
             };
             resp.insert("Item".into(), item_to_json(&item));
         }
-        if let Some(c) = Rcc::from(v).render(name, read_units(size, consistent), true) {
+        let units = read_units(size, consistent);
+        charge(&table, false, units);
+        if let Some(c) = Rcc::from(v).render(name, units, true) {
             resp.insert("ConsumedCapacity".into(), c);
         }
         out(Value::Object(resp))
@@ -233,6 +258,7 @@ impl Inner {
         let cond = cond_expr.map(|e| Condition::parse(e, &mut ectx)).transpose().map_err(expr_err)?;
         ectx.check_all_used().map_err(expr_err)?;
         let table = self.require_table(ctx, name)?;
+        admit(&table, true)?;
         let key_item = item_param(v, "Key")?;
         let key = key_param(&table, &key_item)?;
         let mut guard = lock_table(&table)?;
@@ -244,7 +270,7 @@ impl Inner {
             return Err(AwsError::validation("Item size to update has exceeded the maximum allowed size"));
         }
         let old_size = old.as_ref().map(item_size);
-        self.commit(&mut [(&table, &mut guard)], vec![Change { t: 0, key, old_size, new: Some((encode_item(&new)?, size)) }])?;
+        self.commit(&mut [(&table, &mut guard)], vec![Change::new(0, key, old.clone(), Some(new.clone()))])?;
         drop(guard);
         let mut resp = Map::new();
         let pick = |item: &Item| -> Item { item.iter().filter(|(k, _)| changed.contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect() };
@@ -258,7 +284,9 @@ impl Inner {
         if let Some(a) = attrs.filter(|a| !a.is_empty()) {
             resp.insert("Attributes".into(), item_to_json(&a));
         }
-        if let Some(c) = Rcc::from(v).render(name, write_units(old_size.unwrap_or(0), size), false) {
+        let units = write_units(old_size.unwrap_or(0), size);
+        charge(&table, true, units);
+        if let Some(c) = Rcc::from(v).render(name, units, false) {
             resp.insert("ConsumedCapacity".into(), c);
         }
         out(Value::Object(resp))
@@ -274,12 +302,13 @@ impl Inner {
         let cond = cond_expr.map(|e| Condition::parse(e, &mut ectx)).transpose().map_err(expr_err)?;
         ectx.check_all_used().map_err(expr_err)?;
         let table = self.require_table(ctx, name)?;
+        admit(&table, true)?;
         let key = key_param(&table, &item_param(v, "Key")?)?;
         let mut guard = lock_table(&table)?;
         let old = self.load(&key)?;
         check_condition(v, cond.as_ref(), old.as_ref())?;
         let old_size = old.as_ref().map(item_size);
-        self.commit(&mut [(&table, &mut guard)], vec![Change { t: 0, key, old_size, new: None }])?;
+        self.commit(&mut [(&table, &mut guard)], vec![Change::new(0, key, old.clone(), None)])?;
         drop(guard);
         let mut resp = Map::new();
         if rv == "ALL_OLD" {
@@ -287,7 +316,9 @@ impl Inner {
                 resp.insert("Attributes".into(), item_to_json(o));
             }
         }
-        if let Some(c) = Rcc::from(v).render(name, write_units(old_size.unwrap_or(0), 0), false) {
+        let units = write_units(old_size.unwrap_or(0), 0);
+        charge(&table, true, units);
+        if let Some(c) = Rcc::from(v).render(name, units, false) {
             resp.insert("ConsumedCapacity".into(), c);
         }
         out(Value::Object(resp))

@@ -14,14 +14,19 @@
 //! batches lock every table they touch in table-id order and commit in one batch.
 
 mod capacity;
+mod indexes;
 mod items;
 mod keys;
 mod query;
+mod streams;
 mod tables;
+mod ttl;
 mod txn;
 
+pub use streams::DynamoDbStreams;
+
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Instant;
 
 use nimbus_model::schema::{Operation, Service};
@@ -39,6 +44,8 @@ pub(crate) type Tokens = HashMap<(String, String, String), (Instant, String)>;
 pub(crate) const KS_TABLES: &str = "dynamodb.tables";
 pub(crate) const KS_STATS: &str = "dynamodb.stats";
 pub(crate) const KS_ITEMS: &str = "dynamodb.items";
+pub(crate) const KS_INDEX: &str = "dynamodb.index";
+pub(crate) const KS_STREAMS: &str = "dynamodb.streams";
 
 /// The DynamoDB service.
 #[derive(Clone)]
@@ -54,18 +61,34 @@ pub(crate) struct Inner {
     pub(crate) ddl: Mutex<()>,
     /// TransactWriteItems ClientRequestTokens seen in the last 10 minutes.
     pub(crate) tokens: Mutex<Tokens>,
+    /// A weak handle on itself, for background tasks (backfills, the TTL sweeper).
+    pub(crate) me: Weak<Inner>,
 }
 
 impl DynamoDb {
+    /// The service, with its background sweeper (TTL, stream retention, backfills).
     pub fn new(store: Store) -> Self {
+        let d = Self::without_sweeper(store);
+        ttl::start(Arc::downgrade(&d.inner));
+        d
+    }
+
+    /// The service without background threads (tests).
+    pub fn without_sweeper(store: Store) -> Self {
         DynamoDb {
-            inner: Arc::new(Inner {
+            inner: Arc::new_cyclic(|me| Inner {
                 store,
                 tables: RwLock::new(HashMap::new()),
                 ddl: Mutex::new(()),
                 tokens: Mutex::new(HashMap::new()),
+                me: me.clone(),
             }),
         }
+    }
+
+    /// The DynamoDB Streams handler reading this service's tables.
+    pub fn streams(&self) -> DynamoDbStreams {
+        DynamoDbStreams { inner: self.inner.clone() }
     }
 }
 
@@ -106,6 +129,8 @@ const IMPLEMENTED: &[Op] = &[
     Op::BatchGetItem,
     Op::TransactWriteItems,
     Op::TransactGetItems,
+    Op::UpdateTimeToLive,
+    Op::DescribeTimeToLive,
 ];
 
 impl Inner {
@@ -139,6 +164,8 @@ impl Inner {
             Op::BatchGetItem => self.batch_get(ctx, v),
             Op::TransactWriteItems => self.transact_write(ctx, v),
             Op::TransactGetItems => self.transact_get(ctx, v),
+            Op::UpdateTimeToLive => self.update_ttl(ctx, v),
+            Op::DescribeTimeToLive => self.describe_ttl(ctx, v),
             _ => Err(AwsError::new(501, "UnknownOperationException", format!("{} is not implemented", op.name()))),
         }
     }

@@ -9,11 +9,12 @@ use nimbus_store::Direction;
 use nimbus_types::{AwsError, RequestContext};
 use serde_json::{json, Map, Value};
 
-use crate::capacity::{read_units, Rcc};
+use crate::capacity::{admit, charge, read_units, Rcc};
 use crate::items::{context, decode_item, item_param};
-use crate::keys::{key_of, key_param_msg, partition_end, partition_prefix, table_end};
+use crate::indexes::IndexMeta;
+use crate::keys::{escape_into, key_of, key_param, key_param_msg, partition_end, partition_prefix, table_end};
 use crate::tables::Table;
-use crate::{expr_err, get_str, out, reject_legacy, store_err, Inner, KS_ITEMS};
+use crate::{expr_err, get_str, out, reject_legacy, store_err, Inner, KS_INDEX, KS_ITEMS};
 
 const PAGE_BYTES: usize = 1024 * 1024;
 
@@ -23,15 +24,26 @@ struct Common {
     count_only: bool,
     limit: Option<usize>,
     consistent: bool,
+    /// Read the full item from the table (a local index not projecting what is asked for).
+    fetch_full: bool,
+}
+
+/// The index a request names, if any: unknown → ValidationException; a global index
+/// still backfilling cannot be read.
+fn resolve_index(table: &Table, v: &Value) -> Result<Option<IndexMeta>, AwsError> {
+    let Some(name) = get_str(v, "IndexName") else { return Ok(None) };
+    let meta = table.meta();
+    let Some(ix) = meta.index(name).filter(|i| i.status != "DELETING") else {
+        return Err(AwsError::validation(format!("The table does not have the specified index: {name}")));
+    };
+    if ix.status == "CREATING" {
+        return Err(AwsError::validation(format!("Cannot read from backfilling global secondary index: {name}")));
+    }
+    Ok(Some(ix.clone()))
 }
 
 /// Parses the parameters Query and Scan share (after the key condition, which shares the context).
-fn common(v: &Value, ectx: &mut nimbus_dynamodb_expr::ExprContext) -> Result<Common, AwsError> {
-    if v.get("IndexName").is_some_and(|x| !x.is_null()) {
-        return Err(AwsError::validation(
-            "IndexName is not supported by Nimbus yet: secondary indexes cannot be queried or scanned (query the table itself)",
-        ));
-    }
+fn common(v: &Value, ectx: &mut nimbus_dynamodb_expr::ExprContext, table: &Table, index: Option<&IndexMeta>) -> Result<Common, AwsError> {
     let filter = get_str(v, "FilterExpression").map(|e| Condition::parse_filter(e, ectx)).transpose().map_err(expr_err)?;
     let proj_expr = get_str(v, "ProjectionExpression");
     let projection = proj_expr.map(|e| Projection::parse(e, ectx)).transpose().map_err(expr_err)?;
@@ -49,16 +61,53 @@ fn common(v: &Value, ectx: &mut nimbus_dynamodb_expr::ExprContext) -> Result<Com
                 "One or more parameter values were invalid: Select type SPECIFIC_ATTRIBUTES requires a ProjectionExpression",
             ))
         }
-        (Some("ALL_PROJECTED_ATTRIBUTES"), _) => {
+        (Some("ALL_PROJECTED_ATTRIBUTES"), _) if index.is_none() => {
             return Err(AwsError::validation(
                 "One or more parameter values were invalid: ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName",
             ))
+        }
+        (Some("ALL_PROJECTED_ATTRIBUTES"), true) => {
+            return Err(AwsError::validation("Cannot specify the ProjectionExpression when choosing to get ALL_PROJECTED_ATTRIBUTES"))
         }
         _ => false,
     };
     let limit = v.get("Limit").and_then(Value::as_i64).map(|l| l.max(1) as usize);
     let consistent = v.get("ConsistentRead").and_then(Value::as_bool).unwrap_or(false);
-    Ok(Common { filter, projection, count_only, limit, consistent })
+    let mut fetch_full = false;
+    if let Some(ix) = index {
+        if consistent && !ix.local {
+            return Err(AwsError::validation("Consistent reads are not supported on global secondary indexes"));
+        }
+        if ix.projection != "ALL" {
+            let all = select == Some("ALL_ATTRIBUTES");
+            if all && !ix.local {
+                return Err(AwsError::validation(format!(
+                    "One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported for global secondary index {} because its projection type is not ALL",
+                    ix.name
+                )));
+            }
+            let mut names: Vec<String> = Vec::new();
+            if let Some(p) = &projection {
+                names.extend(p.top_level_names());
+            }
+            if let Some(f) = &filter {
+                names.extend(f.referenced_attributes());
+            }
+            fetch_full = ix.local && (all || !ix.projects_all(table, &names));
+        }
+    }
+    Ok(Common { filter, projection, count_only, limit, consistent, fetch_full })
+}
+
+fn check_between(a: &AttrValue, b: &AttrValue, ka: &[u8], kb: &[u8]) -> Result<(), AwsError> {
+    if ka > kb {
+        return Err(AwsError::validation(format!(
+            "Invalid KeyConditionExpression: The BETWEEN operator requires upper bound to be greater than or equal to lower bound; lower bound operand: AttributeValue: {}, upper bound operand: AttributeValue: {}",
+            a.short_repr(),
+            b.short_repr()
+        )));
+    }
+    Ok(())
 }
 
 fn ty_mismatch() -> AwsError {
@@ -82,6 +131,7 @@ impl Inner {
         &self,
         v: &Value,
         table: &Table,
+        index: Option<&IndexMeta>,
         lo: Bound<Vec<u8>>,
         hi: Bound<Vec<u8>>,
         dir: Direction,
@@ -101,11 +151,19 @@ impl Inner {
         let mut last: Option<Item> = None;
         let mut stopped = false;
         if !empty {
-            for kv in self.store.range(KS_ITEMS, (lo, hi), dir).map_err(store_err)? {
+            let ks = if index.is_some() { KS_INDEX } else { KS_ITEMS };
+            for kv in self.store.range(ks, (lo, hi), dir).map_err(store_err)? {
                 let (_, raw) = kv.map_err(store_err)?;
-                let item = decode_item(&raw)?;
+                let mut item = decode_item(&raw)?;
                 if !pre(&item) {
                     continue;
+                }
+                if c.fetch_full {
+                    // A local index: the rest of the item comes from the table.
+                    match self.load(&key_param(table, &key_of(table, &item))?)? {
+                        Some(full) => item = full,
+                        None => continue,
+                    }
                 }
                 scanned += 1;
                 bytes += item_size(&item);
@@ -138,21 +196,38 @@ impl Inner {
         resp.insert("ScannedCount".into(), json!(scanned));
         if stopped {
             if let Some(l) = &last {
-                resp.insert("LastEvaluatedKey".into(), item_to_json(&key_of(table, l)));
+                let k = match index {
+                    Some(ix) => ix.lek(table, l),
+                    None => key_of(table, l),
+                };
+                resp.insert("LastEvaluatedKey".into(), item_to_json(&k));
             }
         }
-        if let Some(cc) = Rcc::from(v).render(&name, read_units(bytes, c.consistent), true) {
+        let units = read_units(bytes, c.consistent);
+        charge(table, false, units);
+        if let Some(cc) = Rcc::from(v).render(&name, units, true) {
             resp.insert("ConsumedCapacity".into(), cc);
         }
         out(Value::Object(resp))
     }
 
-    fn start_key(&self, v: &Value, table: &Table) -> Result<Option<Vec<u8>>, AwsError> {
+    fn start_key(&self, v: &Value, table: &Table, index: Option<&IndexMeta>) -> Result<Option<Vec<u8>>, AwsError> {
+        const MSG: &str = "The provided starting key is invalid: The provided key element does not match the schema";
         match v.get("ExclusiveStartKey").filter(|x| !x.is_null()) {
             None => Ok(None),
             Some(_) => {
                 let k = item_param(v, "ExclusiveStartKey")?;
-                key_param_msg(table, &k, "The provided starting key is invalid: The provided key element does not match the schema").map(Some)
+                let Some(ix) = index else {
+                    return key_param_msg(table, &k, MSG).map(Some);
+                };
+                // The table key and the index key.
+                let tk = key_of(table, &k);
+                key_param_msg(table, &tk, MSG)?;
+                let names: std::collections::BTreeSet<&str> = table.key_names().into_iter().chain(ix.key_names()).collect();
+                if k.len() != names.len() || !k.keys().all(|n| names.contains(n.as_str())) {
+                    return Err(AwsError::validation(MSG));
+                }
+                ix.entry_key(table, &k).map(Some).ok_or_else(|| AwsError::validation(MSG))
             }
         }
     }
@@ -172,59 +247,102 @@ impl Inner {
             return Err(AwsError::validation("Either the KeyConditions or KeyConditionExpression parameter must be specified in the request."));
         };
         let mut ectx = context(v, true)?;
-        if v.get("IndexName").is_some_and(|x| !x.is_null()) {
-            common(v, &mut ectx)?;
-        }
         let table = self.require_table(ctx, name)?;
-        let kc = KeyCondition::parse(kce, &mut ectx, &table.hash.name, table.range.as_ref().map(|r| r.name.as_str())).map_err(expr_err)?;
-        let c = common(v, &mut ectx)?;
+        admit(&table, false)?;
+        let index = resolve_index(&table, v)?;
+        let (hash, range) = match &index {
+            Some(ix) => (ix.hash.clone(), ix.range.clone()),
+            None => (table.hash.clone(), table.range.clone()),
+        };
+        let kc = KeyCondition::parse(kce, &mut ectx, &hash.name, range.as_ref().map(|r| r.name.as_str())).map_err(expr_err)?;
+        let c = common(v, &mut ectx, &table, index.as_ref())?;
         ectx.check_all_used().map_err(expr_err)?;
-        if kc.hash_value.type_name() != table.hash.ty {
+        if kc.hash_value.type_name() != hash.ty {
             return Err(ty_mismatch());
         }
-        let prefix = partition_prefix(&table.id, &kc.hash_value);
-        let end = partition_end(&prefix);
-        let at = |x: &AttrValue| -> Result<Vec<u8>, AwsError> {
-            let ty = table.range.as_ref().map(|r| r.ty.as_str()).unwrap_or("");
-            if x.type_name() != ty {
-                return Err(ty_mismatch());
+        let ty = range.as_ref().map(|r| r.ty.as_str()).unwrap_or("");
+        let (prefix, mut lo, mut hi) = match &index {
+            None => {
+                let prefix = partition_prefix(&table.id, &kc.hash_value);
+                let end = partition_end(&prefix);
+                let at = |x: &AttrValue| -> Result<Vec<u8>, AwsError> {
+                    if x.type_name() != ty {
+                        return Err(ty_mismatch());
+                    }
+                    let mut k = prefix.clone();
+                    k.extend_from_slice(&sort_key_bytes(x).unwrap_or_default());
+                    Ok(k)
+                };
+                let (mut lo, mut hi) = (Bound::Included(prefix.clone()), Bound::Excluded(end.clone()));
+                match &kc.range {
+                    None => {}
+                    Some(RangeCondition::Eq(x)) => {
+                        lo = Bound::Included(at(x)?);
+                        hi = Bound::Included(at(x)?);
+                    }
+                    Some(RangeCondition::Lt(x)) => hi = Bound::Excluded(at(x)?),
+                    Some(RangeCondition::Le(x)) => hi = Bound::Included(at(x)?),
+                    Some(RangeCondition::Gt(x)) => lo = Bound::Excluded(at(x)?),
+                    Some(RangeCondition::Ge(x)) => lo = Bound::Included(at(x)?),
+                    Some(RangeCondition::Between(a, b)) => {
+                        let (ka, kb) = (at(a)?, at(b)?);
+                        check_between(a, b, &ka, &kb)?;
+                        lo = Bound::Included(ka);
+                        hi = Bound::Included(kb);
+                    }
+                    Some(RangeCondition::BeginsWith(x)) => {
+                        if !matches!(x, AttrValue::S(_) | AttrValue::B(_)) || x.type_name() != ty {
+                            return Err(ty_mismatch());
+                        }
+                        lo = Bound::Included(at(x)?);
+                    }
+                }
+                (prefix, lo, hi)
             }
-            let mut k = prefix.clone();
-            k.extend_from_slice(&sort_key_bytes(x).unwrap_or_default());
-            Ok(k)
+            Some(ix) => {
+                // Index keys: escaped sort key, then the table key.
+                let prefix = ix.partition_prefix(&kc.hash_value);
+                let end = partition_end(&prefix);
+                let esc = |x: &AttrValue| -> Result<Vec<u8>, AwsError> {
+                    if x.type_name() != ty {
+                        return Err(ty_mismatch());
+                    }
+                    let mut k = prefix.clone();
+                    escape_into(&mut k, &sort_key_bytes(x).unwrap_or_default());
+                    Ok(k)
+                };
+                let (mut lo, mut hi) = (Bound::Included(prefix.clone()), Bound::Excluded(end.clone()));
+                match &kc.range {
+                    None => {}
+                    Some(RangeCondition::Eq(x)) => {
+                        let k = esc(x)?;
+                        hi = Bound::Excluded(partition_end(&k));
+                        lo = Bound::Included(k);
+                    }
+                    Some(RangeCondition::Lt(x)) => hi = Bound::Excluded(esc(x)?),
+                    Some(RangeCondition::Le(x)) => hi = Bound::Excluded(partition_end(&esc(x)?)),
+                    Some(RangeCondition::Gt(x)) => lo = Bound::Included(partition_end(&esc(x)?)),
+                    Some(RangeCondition::Ge(x)) => lo = Bound::Included(esc(x)?),
+                    Some(RangeCondition::Between(a, b)) => {
+                        let (ka, kb) = (esc(a)?, esc(b)?);
+                        check_between(a, b, &ka, &kb)?;
+                        lo = Bound::Included(ka);
+                        hi = Bound::Excluded(partition_end(&kb));
+                    }
+                    Some(RangeCondition::BeginsWith(x)) => {
+                        if !matches!(x, AttrValue::S(_) | AttrValue::B(_)) || x.type_name() != ty {
+                            return Err(ty_mismatch());
+                        }
+                        let mut k = esc(x)?;
+                        k.truncate(k.len().saturating_sub(2));
+                        lo = Bound::Included(k);
+                    }
+                }
+                (prefix, lo, hi)
+            }
         };
-        let (mut lo, mut hi) = (Bound::Included(prefix.clone()), Bound::Excluded(end.clone()));
-        match &kc.range {
-            None => {}
-            Some(RangeCondition::Eq(x)) => {
-                lo = Bound::Included(at(x)?);
-                hi = Bound::Included(at(x)?);
-            }
-            Some(RangeCondition::Lt(x)) => hi = Bound::Excluded(at(x)?),
-            Some(RangeCondition::Le(x)) => hi = Bound::Included(at(x)?),
-            Some(RangeCondition::Gt(x)) => lo = Bound::Excluded(at(x)?),
-            Some(RangeCondition::Ge(x)) => lo = Bound::Included(at(x)?),
-            Some(RangeCondition::Between(a, b)) => {
-                let (ka, kb) = (at(a)?, at(b)?);
-                if ka > kb {
-                    return Err(AwsError::validation(format!(
-                        "Invalid KeyConditionExpression: The BETWEEN operator requires upper bound to be greater than or equal to lower bound; lower bound operand: AttributeValue: {}, upper bound operand: AttributeValue: {}",
-                        a.short_repr(),
-                        b.short_repr()
-                    )));
-                }
-                lo = Bound::Included(ka);
-                hi = Bound::Included(kb);
-            }
-            Some(RangeCondition::BeginsWith(x)) => {
-                if !matches!(x, AttrValue::S(_) | AttrValue::B(_)) || Some(x.type_name()) != table.range.as_ref().map(|r| r.ty.as_str()) {
-                    return Err(ty_mismatch());
-                }
-                lo = Bound::Included(at(x)?);
-            }
-        }
         let forward = v.get("ScanIndexForward").and_then(Value::as_bool).unwrap_or(true);
-        if let Some(esk) = self.start_key(v, &table)? {
+        if let Some(esk) = self.start_key(v, &table, index.as_ref())? {
             if !esk.starts_with(&prefix) {
                 return Err(AwsError::validation("The provided starting key is invalid: The provided key element does not match the schema"));
             }
@@ -235,13 +353,13 @@ impl Inner {
             }
         }
         let dir = if forward { Direction::Forward } else { Direction::Reverse };
-        let range_name = table.range.as_ref().map(|r| r.name.clone());
+        let range_name = range.as_ref().map(|r| r.name.clone());
         let rc = kc.range.clone();
         let pre = move |item: &Item| match (&rc, &range_name) {
             (Some(r), Some(n)) => item.get(n).is_some_and(|x| r.matches(x)),
             _ => true,
         };
-        self.run(v, &table, lo, hi, dir, &c, &pre)
+        self.run(v, &table, index.as_ref(), lo, hi, dir, &c, &pre)
     }
 
     pub(crate) fn scan(&self, ctx: &RequestContext, v: &Value) -> Result<Output, AwsError> {
@@ -252,7 +370,10 @@ impl Inner {
         let name = get_str(v, "TableName").unwrap_or_default();
         let has_expr = v.get("FilterExpression").is_some() || v.get("ProjectionExpression").is_some();
         let mut ectx = context(v, has_expr)?;
-        let c = common(v, &mut ectx)?;
+        let table = self.require_table(ctx, name)?;
+        admit(&table, false)?;
+        let index = resolve_index(&table, v)?;
+        let c = common(v, &mut ectx, &table, index.as_ref())?;
         ectx.check_all_used().map_err(expr_err)?;
         let segment = v.get("Segment").and_then(Value::as_i64);
         let total = v.get("TotalSegments").and_then(Value::as_i64);
@@ -277,10 +398,11 @@ impl Inner {
                 Some((s as u64, t as u64))
             }
         };
-        let table = self.require_table(ctx, name)?;
-        let mut lo = Bound::Included(table.id.as_bytes().to_vec());
-        let hi = Bound::Excluded(table_end(&table.id));
-        if let Some(esk) = self.start_key(v, &table)? {
+        let (mut lo, hi) = match &index {
+            Some(ix) => (Bound::Included(ix.id.as_bytes().to_vec()), Bound::Excluded(ix.end())),
+            None => (Bound::Included(table.id.as_bytes().to_vec()), Bound::Excluded(table_end(&table.id))),
+        };
+        if let Some(esk) = self.start_key(v, &table, index.as_ref())? {
             lo = Bound::Excluded(esk);
         }
         let t2 = table.clone();
@@ -288,6 +410,6 @@ impl Inner {
             Some((s, t)) => segment_of(item, &t2, t) == s,
             None => true,
         };
-        self.run(v, &table, lo, hi, Direction::Forward, &c, &pre)
+        self.run(v, &table, index.as_ref(), lo, hi, Direction::Forward, &c, &pre)
     }
 }

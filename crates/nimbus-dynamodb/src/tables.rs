@@ -11,6 +11,9 @@ use nimbus_types::{epoch_now, AwsError, RequestContext};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::indexes::{spawn_backfill, spawn_drop, IndexMeta};
+use crate::streams::StreamMeta;
+use crate::ttl::TtlMeta;
 use crate::{out, store_err, Inner, KS_ITEMS, KS_STATS, KS_TABLES};
 
 /// A key attribute: name and scalar type (`S`, `N` or `B`).
@@ -47,6 +50,20 @@ pub(crate) struct TableMeta {
     pub deletion_protection: bool,
     #[serde(default)]
     pub table_class: Option<String>,
+    /// Secondary indexes with their storage ids and status.
+    #[serde(default)]
+    pub indexes: Vec<IndexMeta>,
+    /// Streams, oldest first; the last is the latest.
+    #[serde(default)]
+    pub streams: Vec<StreamMeta>,
+    #[serde(default)]
+    pub ttl: Option<TtlMeta>,
+}
+
+impl TableMeta {
+    pub fn index(&self, name: &str) -> Option<&IndexMeta> {
+        self.indexes.iter().find(|i| i.name == name)
+    }
 }
 
 /// Item count and total item size, guarded by the table's write lock.
@@ -55,6 +72,8 @@ pub(crate) struct TableState {
     pub count: i64,
     pub size: i64,
     pub deleted: bool,
+    /// The latest stream's id and next sequence number, once known.
+    pub stream_next: Option<(String, u64)>,
 }
 
 impl TableState {
@@ -86,6 +105,8 @@ pub(crate) struct Table {
     pub range: Option<KeyAttr>,
     pub meta: RwLock<TableMeta>,
     pub state: Mutex<TableState>,
+    /// Provisioned-capacity token buckets.
+    pub bucket: Mutex<crate::capacity::Buckets>,
 }
 
 impl Table {
@@ -149,6 +170,7 @@ impl Inner {
             range: meta.range.clone(),
             meta: RwLock::new(meta),
             state: Mutex::new(state),
+            bucket: Mutex::new(crate::capacity::Buckets::new()),
         });
         let mut map = self.tables.write().unwrap_or_else(|p| p.into_inner());
         Ok(Some(map.entry(k).or_insert(table).clone()))
@@ -162,6 +184,16 @@ impl Inner {
     fn save_meta(&self, ctx: &RequestContext, meta: &TableMeta) -> Result<(), AwsError> {
         let raw = serde_json::to_vec(meta).map_err(|e| AwsError::internal(e.to_string()))?;
         self.store.put(KS_TABLES, table_key(&ctx.account_id, &ctx.region, &meta.name), raw).map_err(store_err)
+    }
+
+    /// Saves metadata under the account and region of its ARN.
+    pub(crate) fn save_meta_raw(&self, meta: &TableMeta) -> Result<(), AwsError> {
+        let parts: Vec<&str> = meta.arn.splitn(6, ':').collect();
+        let (Some(region), Some(account)) = (parts.get(3), parts.get(4)) else {
+            return Err(AwsError::internal(format!("bad table ARN {}", meta.arn)));
+        };
+        let raw = serde_json::to_vec(meta).map_err(|e| AwsError::internal(e.to_string()))?;
+        self.store.put(KS_TABLES, table_key(account, region, &meta.name), raw).map_err(store_err)
     }
 
     fn describe(&self, ctx: &RequestContext, meta: &TableMeta, state: &TableState, status: &str) -> t::TableDescription {
@@ -192,36 +224,47 @@ impl Inner {
             local_secondary_indexes: (!meta.lsis.is_empty()).then(|| {
                 meta.lsis
                     .iter()
-                    .map(|i| t::LocalSecondaryIndexDescription {
-                        index_name: Some(i.index_name.clone()),
-                        key_schema: Some(i.key_schema.clone()),
-                        projection: Some(i.projection.clone()),
-                        index_size_bytes: Some(0),
-                        item_count: Some(0),
-                        index_arn: Some(index_arn(&i.index_name)),
+                    .map(|i| {
+                        let (count, size) = meta.index(&i.index_name).map(|x| self.index_stats(&x.id)).unwrap_or((0, 0));
+                        t::LocalSecondaryIndexDescription {
+                            index_name: Some(i.index_name.clone()),
+                            key_schema: Some(i.key_schema.clone()),
+                            projection: Some(i.projection.clone()),
+                            index_size_bytes: Some(size),
+                            item_count: Some(count),
+                            index_arn: Some(index_arn(&i.index_name)),
+                        }
                     })
                     .collect()
             }),
             global_secondary_indexes: (!meta.gsis.is_empty()).then(|| {
                 meta.gsis
                     .iter()
-                    .map(|i| t::GlobalSecondaryIndexDescription {
-                        index_name: Some(i.index_name.clone()),
-                        key_schema: Some(i.key_schema.clone()),
-                        projection: Some(i.projection.clone()),
-                        index_status: Some("ACTIVE".into()),
-                        provisioned_throughput: Some(match &i.provisioned_throughput {
-                            Some(p) => throughput(p.read_capacity_units, p.write_capacity_units),
-                            None => throughput(0, 0),
-                        }),
-                        index_size_bytes: Some(0),
-                        item_count: Some(0),
-                        index_arn: Some(index_arn(&i.index_name)),
-                        ..Default::default()
+                    .map(|i| {
+                        let im = meta.index(&i.index_name);
+                        let (count, size) = im.map(|x| self.index_stats(&x.id)).unwrap_or((0, 0));
+                        let status = im.map(|x| x.status.clone()).unwrap_or_else(|| "ACTIVE".into());
+                        t::GlobalSecondaryIndexDescription {
+                            index_name: Some(i.index_name.clone()),
+                            key_schema: Some(i.key_schema.clone()),
+                            projection: Some(i.projection.clone()),
+                            backfilling: (status == "CREATING").then(|| im.is_some_and(|x| x.backfilling)),
+                            index_status: Some(status),
+                            provisioned_throughput: Some(match &i.provisioned_throughput {
+                                Some(p) => throughput(p.read_capacity_units, p.write_capacity_units),
+                                None => throughput(0, 0),
+                            }),
+                            index_size_bytes: Some(size),
+                            item_count: Some(count),
+                            index_arn: Some(index_arn(&i.index_name)),
+                            ..Default::default()
+                        }
                     })
                     .collect()
             }),
             stream_specification: meta.stream.clone().filter(|s| s.stream_enabled),
+            latest_stream_arn: meta.streams.last().map(|s| s.arn.clone()),
+            latest_stream_label: meta.streams.last().map(|s| s.label.clone()),
             table_class_summary: meta.table_class.clone().map(|c| t::TableClassSummary { table_class: Some(c), ..Default::default() }),
             deletion_protection_enabled: Some(meta.deletion_protection),
             ..Default::default()
@@ -271,8 +314,12 @@ impl Inner {
                 return Err(AwsError::validation(format!("One or more parameter values were invalid: Duplicate index name: {}", l.index_name)));
             }
         }
+        for l in &lsis {
+            check_projection(&l.projection)?;
+        }
         for g in &gsis {
             check_key_schema(&g.key_schema, "KeySchema")?;
+            check_projection(&g.projection)?;
             used.extend(g.key_schema.iter().map(|k| k.attribute_name.as_str()));
             if !index_names.insert(g.index_name.as_str()) {
                 return Err(AwsError::validation(format!("One or more parameter values were invalid: Duplicate index name: {}", g.index_name)));
@@ -316,10 +363,24 @@ impl Inner {
             return Err(in_use(format!("Table already exists: {}", input.table_name)));
         }
         let now = epoch_now();
+        let arn = format!("arn:aws:dynamodb:{}:{}:table/{}", ctx.region, ctx.account_id, input.table_name);
+        let key_attr = |n: &str| KeyAttr { ty: ty_of(n), name: n.to_string() };
+        let mut indexes = Vec::new();
+        for l in &lsis {
+            let r = l.key_schema.get(1).map(|k| key_attr(&k.attribute_name));
+            indexes.push(IndexMeta::new(&l.index_name, true, key_attr(&hash_name), r, &l.projection));
+        }
+        for g in &gsis {
+            let h = g.key_schema.first().map(|k| key_attr(&k.attribute_name)).unwrap_or_else(|| key_attr(&hash_name));
+            let r = g.key_schema.get(1).map(|k| key_attr(&k.attribute_name));
+            indexes.push(IndexMeta::new(&g.index_name, false, h, r, &g.projection));
+        }
+        let stream = check_stream_spec(input.stream_specification.as_ref())?;
+        let streams: Vec<StreamMeta> = stream.iter().map(|vt| StreamMeta::new(&arn, vt)).collect();
         let meta = TableMeta {
             name: input.table_name.clone(),
             id: uuid::Uuid::new_v4().simple().to_string(),
-            arn: format!("arn:aws:dynamodb:{}:{}:table/{}", ctx.region, ctx.account_id, input.table_name),
+            arn,
             created: (now * 1000.0).floor() / 1000.0,
             hash: KeyAttr { ty: ty_of(&hash_name), name: hash_name },
             range: range_name.map(|r| KeyAttr { ty: ty_of(&r), name: r }),
@@ -334,6 +395,9 @@ impl Inner {
             stream: input.stream_specification.clone(),
             deletion_protection: input.deletion_protection_enabled.unwrap_or(false),
             table_class: input.table_class.clone(),
+            indexes,
+            streams,
+            ttl: None,
         };
         let raw = serde_json::to_vec(&meta).map_err(|e| AwsError::internal(e.to_string()))?;
         let mut batch = WriteBatch::new();
@@ -396,6 +460,12 @@ impl Inner {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&(ctx.account_id.clone(), ctx.region.clone(), meta.name.clone()));
+        for ix in &meta.indexes {
+            spawn_drop(self.me.clone(), crate::KS_INDEX, ix.id.clone());
+        }
+        for s in &meta.streams {
+            spawn_drop(self.me.clone(), crate::KS_STREAMS, s.id.clone());
+        }
         loop {
             let mut batch = WriteBatch::new();
             for kv in self.store.prefix(KS_ITEMS, meta.id.as_bytes(), Direction::Forward).map_err(store_err)?.take(1000) {
@@ -413,9 +483,47 @@ impl Inner {
     pub(crate) fn update_table(&self, ctx: &RequestContext, input: t::UpdateTableInput) -> Result<Output, AwsError> {
         let _ddl = self.ddl.lock().unwrap_or_else(|p| p.into_inner());
         let table = self.require_table(ctx, &input.table_name)?;
+        // Hold the table lock while the metadata changes, so every write commits either
+        // entirely before or entirely after (and maintains a new index from then on).
+        let guard = table.lock();
         let mut meta = table.meta();
-        if input.global_secondary_index_updates.as_ref().is_some_and(|u| !u.is_empty()) {
-            return Err(AwsError::validation("GlobalSecondaryIndexUpdates are not supported by Nimbus yet"));
+        let mut backfills = Vec::new();
+        let mut drops = Vec::new();
+        let updates = input.global_secondary_index_updates.clone().unwrap_or_default();
+        if updates.iter().filter(|u| u.create.is_some() || u.delete.is_some()).count() > 1 {
+            return Err(AwsError::new(
+                400,
+                "LimitExceededException",
+                "Subscriber limit exceeded: Only 1 online index can be created or deleted simultaneously per table",
+            ));
+        }
+        for u in &updates {
+            if let Some(c) = &u.create {
+                self.plan_create_index(&mut meta, input.attribute_definitions.as_deref().unwrap_or_default(), c)?;
+                backfills.push(c.index_name.clone());
+            } else if let Some(d) = &u.delete {
+                let Some(pos) = meta.indexes.iter().position(|i| i.name == d.index_name && !i.local) else {
+                    return Err(AwsError::new(
+                        400,
+                        "ResourceNotFoundException",
+                        format!("Requested resource not found: Requested index: {} not found", d.index_name),
+                    ));
+                };
+                let ix = meta.indexes.remove(pos);
+                meta.gsis.retain(|g| g.index_name != d.index_name);
+                drops.push(ix.id);
+            } else if let Some(up) = &u.update {
+                let Some(g) = meta.gsis.iter_mut().find(|g| g.index_name == up.index_name) else {
+                    return Err(AwsError::new(
+                        400,
+                        "ResourceNotFoundException",
+                        format!("Requested resource not found: Requested index: {} not found", up.index_name),
+                    ));
+                };
+                if up.provisioned_throughput.is_some() {
+                    g.provisioned_throughput = up.provisioned_throughput.clone();
+                }
+            }
         }
         if input.replica_updates.as_ref().is_some_and(|u| !u.is_empty()) {
             return Err(AwsError::validation("ReplicaUpdates are not supported by Nimbus"));
@@ -447,6 +555,19 @@ impl Inner {
             changed = true;
         }
         if let Some(s) = &input.stream_specification {
+            let current = meta.streams.last().filter(|x| x.enabled).cloned();
+            match (check_stream_spec(Some(s))?, current) {
+                (Some(_), Some(_)) => {
+                    return Err(AwsError::validation(format!("Table already has an enabled stream: TableName: {}", meta.name)))
+                }
+                (Some(vt), None) => meta.streams.push(StreamMeta::new(&meta.arn, &vt)),
+                (None, Some(_)) => {
+                    if let Some(l) = meta.streams.last_mut() {
+                        l.enabled = false;
+                    }
+                }
+                (None, None) => return Err(AwsError::validation("Table already has stream disabled")),
+            }
             meta.stream = Some(s.clone());
             changed = true;
         }
@@ -461,10 +582,71 @@ impl Inner {
         let _ = changed;
         self.save_meta(ctx, &meta)?;
         *table.meta.write().unwrap_or_else(|p| p.into_inner()) = meta.clone();
-        let state = table.lock();
-        let desc = self.describe(ctx, &meta, &state, "ACTIVE");
-        drop(state);
+        let desc = self.describe(ctx, &meta, &guard, "ACTIVE");
+        drop(guard);
+        for name in backfills {
+            spawn_backfill(self.me.clone(), table.clone(), name);
+        }
+        for id in drops {
+            spawn_drop(self.me.clone(), crate::KS_INDEX, id);
+        }
         Output::from(&t::UpdateTableOutput { table_description: Some(desc) })
+    }
+
+    /// Adds a new global secondary index (status CREATING, backfilling) to `meta`.
+    fn plan_create_index(&self, meta: &mut TableMeta, defs: &[t::AttributeDefinition], c: &t::CreateGlobalSecondaryIndexAction) -> Result<(), AwsError> {
+        if meta.indexes.iter().any(|i| i.name == c.index_name) {
+            return Err(AwsError::validation(format!(
+                "One or more parameter values were invalid: Index with name: {} already exists",
+                c.index_name
+            )));
+        }
+        let (h, r) = check_key_schema(&c.key_schema, "KeySchema")?;
+        check_projection(&c.projection)?;
+        for d in defs {
+            match meta.attribute_definitions.iter().find(|x| x.attribute_name == d.attribute_name) {
+                Some(x) if x.attribute_type != d.attribute_type => {
+                    return Err(AwsError::validation(format!(
+                        "One or more parameter values were invalid: Attribute {} already exists with a different type",
+                        d.attribute_name
+                    )))
+                }
+                Some(_) => {}
+                None => meta.attribute_definitions.push(d.clone()),
+            }
+        }
+        let ty_of = |n: &str| meta.attribute_definitions.iter().find(|d| d.attribute_name == n).map(|d| d.attribute_type.clone());
+        let mut attrs = Vec::new();
+        for n in std::iter::once(&h).chain(r.iter()) {
+            let Some(ty) = ty_of(n) else {
+                return Err(AwsError::validation(format!(
+                    "One or more parameter values were invalid: Some index key attributes are not defined in AttributeDefinitions. Keys: [{}], AttributeDefinitions: [{}]",
+                    std::iter::once(h.as_str()).chain(r.as_deref()).collect::<Vec<_>>().join(", "),
+                    meta.attribute_definitions.iter().map(|d| d.attribute_name.as_str()).collect::<Vec<_>>().join(", ")
+                )));
+            };
+            attrs.push(KeyAttr { name: n.clone(), ty });
+        }
+        if meta.billing_mode == "PROVISIONED" && c.provisioned_throughput.is_none() {
+            return Err(AwsError::validation(format!(
+                "One or more parameter values were invalid: ProvisionedThroughput must be specified for index: {}",
+                c.index_name
+            )));
+        }
+        let mut it = attrs.into_iter();
+        let hash = it.next().ok_or_else(|| AwsError::validation("Invalid KeySchema"))?;
+        let mut ix = IndexMeta::new(&c.index_name, false, hash, it.next(), &c.projection);
+        ix.status = "CREATING".into();
+        ix.backfilling = true;
+        meta.indexes.push(ix);
+        meta.gsis.push(t::GlobalSecondaryIndex {
+            index_name: c.index_name.clone(),
+            key_schema: c.key_schema.clone(),
+            projection: c.projection.clone(),
+            provisioned_throughput: c.provisioned_throughput.clone(),
+            ..Default::default()
+        });
+        Ok(())
     }
 
     fn table_by_arn(&self, ctx: &RequestContext, arn: &str) -> Result<Arc<Table>, AwsError> {
@@ -554,6 +736,39 @@ fn check_key_schema(ks: &[t::KeySchemaElement], _what: &str) -> Result<(String, 
         None => None,
     };
     Ok((first.attribute_name.clone(), range))
+}
+
+fn check_projection(p: &t::Projection) -> Result<(), AwsError> {
+    let ty = p.projection_type.as_deref().unwrap_or("ALL");
+    let has_non_key = p.non_key_attributes.as_ref().is_some_and(|n| !n.is_empty());
+    match ty {
+        "INCLUDE" if !has_non_key => Err(AwsError::validation(
+            "One or more parameter values were invalid: ProjectionType is INCLUDE, but NonKeyAttributes is not specified",
+        )),
+        "ALL" | "KEYS_ONLY" if has_non_key => Err(AwsError::validation(format!(
+            "One or more parameter values were invalid: ProjectionType is {ty}, but NonKeyAttributes is specified"
+        ))),
+        "ALL" | "KEYS_ONLY" | "INCLUDE" => Ok(()),
+        other => Err(AwsError::validation(format!("Unknown ProjectionType: {other}"))),
+    }
+}
+
+/// The view type of an enabling stream specification, None for a disabling one.
+fn check_stream_spec(s: Option<&t::StreamSpecification>) -> Result<Option<String>, AwsError> {
+    let Some(s) = s else { return Ok(None) };
+    if !s.stream_enabled {
+        if s.stream_view_type.is_some() {
+            return Err(AwsError::validation("One or more parameter values were invalid: Stream view type is specified but stream is disabled"));
+        }
+        return Ok(None);
+    }
+    match s.stream_view_type.as_deref() {
+        Some(v @ ("KEYS_ONLY" | "NEW_IMAGE" | "OLD_IMAGE" | "NEW_AND_OLD_IMAGES")) => Ok(Some(v.to_string())),
+        Some(other) => Err(AwsError::validation(format!("Invalid StreamViewType: {other}"))),
+        None => Err(AwsError::validation(
+            "One or more parameter values were invalid: Enabled stream requires a StreamViewType",
+        )),
+    }
 }
 
 fn check_billing(mode: &str, p: Option<&t::ProvisionedThroughput>) -> Result<(i64, i64), AwsError> {

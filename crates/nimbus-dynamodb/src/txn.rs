@@ -11,8 +11,8 @@ use nimbus_protocol::Output;
 use nimbus_types::{AwsError, RequestContext};
 use serde_json::{json, Map, Value};
 
-use crate::capacity::{read_units, write_units, Rcc};
-use crate::items::{apply_update, context, encode_item, item_param, Change, MAX_ITEM_SIZE};
+use crate::capacity::{admit, charge, read_units, write_units, Rcc};
+use crate::items::{apply_update, context, item_param, Change, MAX_ITEM_SIZE};
 use crate::keys::{item_key, key_param};
 use crate::tables::{Table, TableState};
 use crate::{expr_err, get_str, not_found, out, store_err, Inner, KS_ITEMS};
@@ -50,7 +50,7 @@ impl TableSet {
 }
 
 enum Action {
-    Put { item: Item, raw: Vec<u8>, size: usize },
+    Put { item: Item, size: usize },
     Delete,
     Update { key: Item, update: Option<Update> },
     Check,
@@ -83,6 +83,7 @@ impl Inner {
         let mut seen = HashSet::new();
         for (name, list) in &req {
             let table = self.require_table(ctx, name)?;
+            admit(&table, true)?;
             set.add(table.clone());
             for r in list.as_array().into_iter().flatten() {
                 let put = r.get("PutRequest").filter(|x| !x.is_null());
@@ -95,8 +96,7 @@ impl Inner {
                         if size > MAX_ITEM_SIZE {
                             return Err(AwsError::validation("Item size has exceeded the maximum allowed size"));
                         }
-                        let raw = encode_item(&item)?;
-                        Planned { table: table.clone(), key, cond: None, action: Action::Put { item, raw, size }, return_old: false }
+                        Planned { table: table.clone(), key, cond: None, action: Action::Put { item, size }, return_old: false }
                     }
                     (None, Some(d)) => {
                         let key = key_param(&table, &item_param(d, "Key")?)?;
@@ -118,19 +118,23 @@ impl Inner {
         let mut changes = Vec::new();
         let mut units: BTreeMap<String, f64> = BTreeMap::new();
         for p in plan {
-            let old_size = self.store.get(KS_ITEMS, &p.key).map_err(store_err)?.map(|raw| crate::items::decode_item(&raw)).transpose()?.map(|i| item_size(&i));
+            let old = self.store.get(KS_ITEMS, &p.key).map_err(store_err)?.map(|raw| crate::items::decode_item(&raw)).transpose()?;
+            let old_size = old.as_ref().map(item_size);
             let t = set.index(&p.table);
             let new = match p.action {
-                Action::Put { raw, size, .. } => Some((raw, size)),
+                Action::Put { item, size, .. } => Some((item, size)),
                 _ => None,
             };
             *units.entry(p.table.name.clone()).or_default() += write_units(old_size.unwrap_or(0), new.as_ref().map_or(0, |n| n.1));
-            changes.push(Change { t, key: p.key, old_size, new });
+            changes.push(Change::new(t, p.key, old, new.map(|n| n.0)));
         }
         let mut locked: Vec<(&Table, &mut TableState)> = set.tables.iter().map(|t| &**t).zip(guards.iter_mut().map(|g| &mut **g)).collect();
         self.commit(&mut locked, changes)?;
         drop(locked);
         drop(guards);
+        for t in &set.tables {
+            charge(t, true, units.get(&t.name).copied().unwrap_or(0.0));
+        }
         let mut resp = Map::new();
         resp.insert("UnprocessedItems".into(), json!({}));
         let rcc = Rcc::from(v);
@@ -160,6 +164,7 @@ impl Inner {
             let proj = proj_expr.map(|e| Projection::parse(e, &mut ectx)).transpose().map_err(expr_err)?;
             ectx.check_all_used().map_err(expr_err)?;
             let table = self.require_table(ctx, name)?;
+            admit(&table, false)?;
             let consistent = r.get("ConsistentRead").and_then(Value::as_bool).unwrap_or(false);
             let mut seen = HashSet::new();
             let mut found = Vec::new();
@@ -179,6 +184,7 @@ impl Inner {
                     found.push(item_to_json(&shown));
                 }
             }
+            charge(&table, false, units);
             responses.insert(name.clone(), Value::Array(found));
             if let Some(c) = rcc.render(name, units, true) {
                 caps.push(c);
@@ -230,6 +236,7 @@ impl Inner {
                 ));
             };
             let table = self.require_table(ctx, get_str(body, "TableName").unwrap_or_default())?;
+            admit(&table, true)?;
             set.add(table.clone());
             let cond_expr = get_str(body, "ConditionExpression");
             let upd_expr = get_str(body, "UpdateExpression");
@@ -245,8 +252,7 @@ impl Inner {
                     if size > MAX_ITEM_SIZE {
                         return Err(AwsError::validation("Item size has exceeded the maximum allowed size"));
                     }
-                    let raw = encode_item(&item)?;
-                    (key, Action::Put { item, raw, size })
+                    (key, Action::Put { item, size })
                 }
                 "Update" => {
                     let k = item_param(body, "Key")?;
@@ -292,10 +298,7 @@ impl Inner {
             let old_size = old.as_ref().map(item_size);
             let t = set.index(&p.table);
             let new = match &p.action {
-                Action::Put { raw, size, item } => {
-                    let _ = item;
-                    Some(Some((raw.clone(), *size)))
-                }
+                Action::Put { size, item, .. } => Some(Some((item.clone(), *size))),
                 Action::Delete => Some(None),
                 Action::Update { key, update } => {
                     let (new, _) = apply_update(&p.table, old.as_ref(), key, update.as_ref())?;
@@ -303,7 +306,7 @@ impl Inner {
                     if size > MAX_ITEM_SIZE {
                         return Err(AwsError::validation("Item size to update has exceeded the maximum allowed size"));
                     }
-                    Some(Some((encode_item(&new)?, size)))
+                    Some(Some((new, size)))
                 }
                 Action::Check => None,
             };
@@ -313,7 +316,7 @@ impl Inner {
             };
             *units.entry(p.table.name.clone()).or_default() += 2.0 * write_units(old_size.unwrap_or(0), new_size);
             if let Some(new) = new {
-                changes.push(Change { t, key: p.key.clone(), old_size, new });
+                changes.push(Change::new(t, p.key.clone(), old.clone(), new.map(|n| n.0)));
             }
         }
         if failed {
@@ -323,6 +326,9 @@ impl Inner {
         self.commit(&mut locked, changes)?;
         drop(locked);
         drop(guards);
+        for t in &set.tables {
+            charge(t, true, units.get(&t.name).copied().unwrap_or(0.0));
+        }
         if let Some(tok) = token {
             self.tokens
                 .lock()
@@ -350,6 +356,7 @@ impl Inner {
                 return Err(AwsError::validation("TransactItems can only contain Get"));
             };
             let table = self.require_table(ctx, get_str(body, "TableName").unwrap_or_default())?;
+            admit(&table, false)?;
             let proj_expr = get_str(body, "ProjectionExpression");
             let mut ectx = context(body, proj_expr.is_some())?;
             let proj = proj_expr.map(|e| Projection::parse(e, &mut ectx)).transpose().map_err(expr_err)?;
@@ -365,7 +372,9 @@ impl Inner {
         let mut units: BTreeMap<String, f64> = BTreeMap::new();
         for (table, key, proj) in plan {
             let item = snap.get(KS_ITEMS, &key).map_err(store_err)?.map(|raw| crate::items::decode_item(&raw)).transpose()?;
-            *units.entry(table.name.clone()).or_default() += 2.0 * read_units(item.as_ref().map_or(0, item_size), true);
+            let u = 2.0 * read_units(item.as_ref().map_or(0, item_size), true);
+            charge(&table, false, u);
+            *units.entry(table.name.clone()).or_default() += u;
             responses.push(match item {
                 Some(i) => {
                     let shown = match &proj {

@@ -66,31 +66,32 @@ pub enum Target {
 /// Query-protocol services in the order an unsigned request's `Action` is tried.
 const QUERY_ORDER: &[&str] = &["sts", "sqs", "sns", "iam", "monitoring"];
 
-/// Path prefixes of restJson services, for requests whose scope does not say.
+/// Path prefixes of restJson services (by service id), for requests whose scope does
+/// not say.
 const REST_PREFIXES: &[(&str, &str)] = &[
-    ("/2015-03-31/", "lambda"),
-    ("/2016-08-19/", "lambda"),
-    ("/2017-03-31/", "lambda"),
-    ("/2017-10-31/", "lambda"),
-    ("/2018-10-31/", "lambda"),
-    ("/2019-09-25/", "lambda"),
-    ("/2019-09-30/", "lambda"),
-    ("/2020-04-22/", "lambda"),
-    ("/2020-06-30/", "lambda"),
-    ("/2021-10-31/", "lambda"),
-    ("/2021-11-15/", "lambda"),
-    ("/2022-07-20/", "lambda"),
-    ("/v2/", "apigatewayv2"),
-    ("/restapis", "apigateway"),
-    ("/apikeys", "apigateway"),
-    ("/usageplans", "apigateway"),
-    ("/domainnames", "apigateway"),
-    ("/clientcertificates", "apigateway"),
-    ("/account", "apigateway"),
-    ("/vpclinks", "apigateway"),
-    ("/sdktypes", "apigateway"),
-    ("/schedules", "scheduler"),
-    ("/schedule-groups", "scheduler"),
+    ("/2015-03-31/", "Lambda"),
+    ("/2016-08-19/", "Lambda"),
+    ("/2017-03-31/", "Lambda"),
+    ("/2017-10-31/", "Lambda"),
+    ("/2018-10-31/", "Lambda"),
+    ("/2019-09-25/", "Lambda"),
+    ("/2019-09-30/", "Lambda"),
+    ("/2020-04-22/", "Lambda"),
+    ("/2020-06-30/", "Lambda"),
+    ("/2021-10-31/", "Lambda"),
+    ("/2021-11-15/", "Lambda"),
+    ("/2022-07-20/", "Lambda"),
+    ("/v2/", "ApiGatewayV2"),
+    ("/restapis", "API Gateway"),
+    ("/apikeys", "API Gateway"),
+    ("/usageplans", "API Gateway"),
+    ("/domainnames", "API Gateway"),
+    ("/clientcertificates", "API Gateway"),
+    ("/account", "API Gateway"),
+    ("/vpclinks", "API Gateway"),
+    ("/sdktypes", "API Gateway"),
+    ("/schedules", "Scheduler"),
+    ("/schedule-groups", "Scheduler"),
 ];
 
 fn host_of(parts: &Parts) -> String {
@@ -124,6 +125,10 @@ fn host_is_s3(parts: &Parts) -> bool {
 
 fn by_prefix(name: &str) -> Option<&'static Service> {
     services::ALL.iter().copied().find(|s| s.endpoint_prefix == name)
+}
+
+fn by_id(id: &str) -> Option<&'static Service> {
+    services::ALL.iter().copied().find(|s| s.service_id == id)
 }
 
 fn speaks(service: &Service, p: Protocol) -> bool {
@@ -180,8 +185,8 @@ pub fn classify(parts: &Parts, form_action: Option<&str>, scope: Option<&Scope>)
     match scoped {
         Some("s3") => return Target::S3,
         Some("apigateway") => {
-            let name = if path.starts_with("/v2/") { "apigatewayv2" } else { "apigateway" };
-            if let Some(service) = by_prefix(name) {
+            let id = if path.starts_with("/v2/") { "ApiGatewayV2" } else { "API Gateway" };
+            if let Some(service) = by_id(id) {
                 return Target::RestJson { service };
             }
         }
@@ -196,9 +201,9 @@ pub fn classify(parts: &Parts, form_action: Option<&str>, scope: Option<&Scope>)
         }
         None => {}
     }
-    for (prefix, name) in REST_PREFIXES {
+    for (prefix, id) in REST_PREFIXES {
         if path.starts_with(prefix) || path == prefix.trim_end_matches('/') {
-            if let Some(service) = by_prefix(name) {
+            if let Some(service) = by_id(id) {
                 return Target::RestJson { service };
             }
         }

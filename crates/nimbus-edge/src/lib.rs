@@ -74,9 +74,10 @@ impl Edge {
         Edge { config, handlers: HashMap::new(), credentials, verifier: Default::default(), s3: None, execute_api: None }
     }
 
-    /// Registers a service; its model's endpoint prefix names it.
+    /// Registers a service; its model's service id names it (endpoint prefixes are
+    /// not unique: API Gateway v1 and v2 share `apigateway`).
     pub fn register(&mut self, handler: Arc<dyn Handler>) {
-        self.handlers.insert(handler.model().endpoint_prefix, handler);
+        self.handlers.insert(handler.model().service_id, handler);
     }
 
     /// Registers the S3 service, which gets requests with their bodies unread.
@@ -99,7 +100,7 @@ impl Edge {
     }
 
     fn handler_for(&self, service: &Service) -> Option<&Arc<dyn Handler>> {
-        self.handlers.get(service.endpoint_prefix)
+        self.handlers.get(service.service_id)
     }
 
     /// Answers one request whose body has been read.

@@ -129,10 +129,24 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let ring = keyring::KeyRing { keys: keys.clone(), default_account: config.account_id.clone() };
     let mut edge = Edge::new(edge_config, Arc::new(ring));
     edge.register(Arc::new(Sts::new(keys)));
+    let dynamodb = nimbus_dynamodb::DynamoDb::new(store.clone());
+    edge.register(Arc::new(dynamodb.streams()));
+    edge.register(Arc::new(dynamodb));
+    let s3_config = nimbus_s3::S3Config { region: config.region.clone(), account_id: config.account_id.clone(), auth };
+    edge.register_s3(nimbus_s3::service(store.clone(), edge.credentials(), s3_config));
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr()?;
+    // Lambda needs the bound edge address (functions get AWS_ENDPOINT_URL pointing at it).
+    let lambda = nimbus_lambda::Lambda::start(store.clone(), nimbus_lambda::LambdaConfig::new(&config.data_dir, addr)).await?;
+    edge.register(lambda.clone());
+    // API Gateway invokes proxy integrations through Lambda's Invoke operation.
+    let apigw = nimbus_apigateway::ApiGateway::new(store.clone(), Arc::new(nimbus_apigateway::HandlerInvoker::new(lambda)), addr.port());
+    // One handler for both models: apigateway and apigatewayv2 share the endpoint prefix.
+    edge.register(apigw.rest_apis());
+    edge.register(apigw.http_apis());
+    edge.register_execute_api(apigw.execute_api());
     println!(
         "nimbus {} listening on http://{addr} (data {}, auth {}, durability {})",
         env!("CARGO_PKG_VERSION"),

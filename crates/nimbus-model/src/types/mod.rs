@@ -2,6 +2,10 @@
 //! convention) for the services listed in `nimbus_codegen::TYPED`.
 
 #[rustfmt::skip]
+pub mod apigateway;
+#[rustfmt::skip]
+pub mod apigatewayv2;
+#[rustfmt::skip]
 pub mod dynamodb;
 #[rustfmt::skip]
 pub mod lambda;

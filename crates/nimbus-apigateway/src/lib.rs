@@ -1,0 +1,185 @@
+//! API Gateway: REST APIs (`apigateway`, v1) and HTTP APIs (`apigatewayv2`), their
+//! control planes (restJson1, decoded by the edge) and their invoke URLs (the data
+//! plane, which gets the user's raw HTTP requests from the edge).
+//!
+//! State lives in one keyspace of the store, per account and region (see [`db`]).
+//! A REST API deployment is a snapshot of the API's resources, methods and
+//! integrations, so later edits change nothing a stage serves until the API is
+//! redeployed. HTTP API stages with `AutoDeploy` serve the live routes.
+//!
+//! Lambda proxy integrations call a [`FunctionInvoker`], so this crate does not
+//! depend on the Lambda service. Lambda resource policies (`AddPermission`) are not
+//! checked yet: every integration may invoke its function.
+
+mod data;
+mod db;
+mod forward;
+mod ids;
+mod rest;
+mod v2;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use nimbus_edge::RawHandler;
+use nimbus_protocol::{BoxFuture, Handler};
+use nimbus_store::Store;
+use nimbus_types::AwsError;
+
+pub use data::ExecuteApi;
+pub use rest::RestApis;
+pub use v2::HttpApis;
+
+/// Invokes Lambda functions for proxy integrations.
+pub trait FunctionInvoker: Send + Sync + 'static {
+    /// Invokes a Lambda function synchronously (RequestResponse) in `account`/`region`;
+    /// `function` is a name or ARN (possibly with a qualifier).
+    fn invoke<'a>(
+        &'a self,
+        account: &'a str,
+        region: &'a str,
+        function: &'a str,
+        payload: Bytes,
+    ) -> BoxFuture<'a, Result<Invocation, AwsError>>;
+}
+
+/// What a synchronous invocation answered.
+#[derive(Debug, Clone, Default)]
+pub struct Invocation {
+    /// The function's response payload (or its error document).
+    pub payload: Bytes,
+    /// `Unhandled`/`Handled` when the function failed (Lambda's `X-Amz-Function-Error`).
+    pub function_error: Option<String>,
+}
+
+/// An invoker for when no Lambda service is wired: every call fails clearly.
+pub struct NoLambda;
+
+impl FunctionInvoker for NoLambda {
+    fn invoke<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+        function: &'a str,
+        _: Bytes,
+    ) -> BoxFuture<'a, Result<Invocation, AwsError>> {
+        Box::pin(async move {
+            Err(AwsError::new(
+                501,
+                "NotImplemented",
+                format!("Lambda is not connected to API Gateway in this build; cannot invoke {function}"),
+            ))
+        })
+    }
+}
+
+/// Shared state of the three handlers.
+pub(crate) struct Inner {
+    pub db: db::Db,
+    pub invoker: Arc<dyn FunctionInvoker>,
+    /// Serializes read-modify-write sequences of the control plane.
+    pub write: tokio::sync::Mutex<()>,
+    /// The edge's port, for the `apiEndpoint` of HTTP APIs.
+    pub port: u16,
+}
+
+/// The API Gateway service: build it once, then register its three parts with the edge.
+pub struct ApiGateway {
+    inner: Arc<Inner>,
+}
+
+impl ApiGateway {
+    /// `port` is the edge's port (used in the invoke URLs the control plane reports).
+    pub fn new(store: Store, invoker: Arc<dyn FunctionInvoker>, port: u16) -> Self {
+        ApiGateway {
+            inner: Arc::new(Inner {
+                db: db::Db::new(store),
+                invoker,
+                write: tokio::sync::Mutex::new(()),
+                port,
+            }),
+        }
+    }
+
+    /// The REST API (v1) control plane.
+    pub fn rest_apis(&self) -> Arc<dyn Handler> {
+        Arc::new(RestApis {
+            inner: self.inner.clone(),
+        })
+    }
+
+    /// The HTTP API (v2) control plane.
+    pub fn http_apis(&self) -> Arc<dyn Handler> {
+        Arc::new(HttpApis {
+            inner: self.inner.clone(),
+        })
+    }
+
+    /// The data plane: invoke URLs.
+    pub fn execute_api(&self) -> Arc<dyn RawHandler> {
+        Arc::new(ExecuteApi::new(self.inner.clone()))
+    }
+}
+
+pub(crate) fn not_found(message: impl Into<String>) -> AwsError {
+    AwsError::new(404, "NotFoundException", message)
+}
+
+pub(crate) fn bad_request(message: impl Into<String>) -> AwsError {
+    AwsError::new(400, "BadRequestException", message)
+}
+
+pub(crate) fn conflict(message: impl Into<String>) -> AwsError {
+    AwsError::new(409, "ConflictException", message)
+}
+
+/// Invokes functions through a Lambda service's control-plane [`Handler`] (its
+/// `Invoke` operation), so the gateway needs nothing from the Lambda crate but the
+/// model both share.
+pub struct HandlerInvoker {
+    lambda: Arc<dyn Handler>,
+}
+
+impl HandlerInvoker {
+    pub fn new(lambda: Arc<dyn Handler>) -> Self {
+        HandlerInvoker { lambda }
+    }
+}
+
+impl FunctionInvoker for HandlerInvoker {
+    fn invoke<'a>(
+        &'a self,
+        account: &'a str,
+        region: &'a str,
+        function: &'a str,
+        payload: Bytes,
+    ) -> BoxFuture<'a, Result<Invocation, AwsError>> {
+        Box::pin(async move {
+            let op = nimbus_model::services::lambda::SERVICE
+                .operation("Invoke")
+                .ok_or_else(|| AwsError::internal("the Lambda model has no Invoke operation"))?;
+            if !self.lambda.implements(op.name) {
+                return Err(AwsError::internal(
+                    "the Lambda service does not implement Invoke",
+                ));
+            }
+            let ctx = nimbus_types::RequestContext::new(account, region);
+            let input = nimbus_protocol::Input {
+                value: serde_json::json!({ "FunctionName": function, "InvocationType": "RequestResponse" }),
+                payload: Some(payload),
+            };
+            let out = self.lambda.call(&ctx, op, input).await?;
+            Ok(Invocation {
+                payload: out.payload.unwrap_or_default(),
+                function_error: out
+                    .value
+                    .get("FunctionError")
+                    .and_then(|v| v.as_str())
+                    .map(String::from),
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
