@@ -123,5 +123,5 @@ def test_sigterm_shuts_down_cleanly(server):
 def test_cli_help_lists_every_flag():
     from conftest import BIN
     out = subprocess.run([BIN, "serve", "--help"], capture_output=True, text=True, check=True).stdout
-    for flag in ["--listen", "--data-dir", "--region", "--account-id", "--auth", "--durability", "--access-keys", "--config"]:
+    for flag in ["--listen", "--data-dir", "--region", "--account-id", "--auth", "--durability", "--access-keys", "--config", "--isolation"]:
         assert flag in out, flag

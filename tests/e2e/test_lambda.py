@@ -146,7 +146,9 @@ class ConfiguredServer(Server):
 @pytest.fixture
 def fast_server():
     d = tempfile.TemporaryDirectory(prefix="nimbus-e2e-")
-    s = ConfiguredServer(d.name, {"NIMBUS_LAMBDA_ASYNC_RETRY_DELAYS": "0.2,0.2"}).start()
+    # The function proves it ran by writing a file on the host, which the sandbox (rightly)
+    # hides: this server runs functions as plain subprocesses.
+    s = ConfiguredServer(d.name, {"NIMBUS_LAMBDA_ASYNC_RETRY_DELAYS": "0.2,0.2", "NIMBUS_LAMBDA_ISOLATION": "off"}).start()
     yield s
     s.stop()
     d.cleanup()
@@ -544,9 +546,27 @@ def test_persistence_across_restart(server_factory, tmp_path):
     assert out == {"KEY": "v"}
 
 
-def test_queued_event_survives_restart(server_factory, tmp_path):
+def test_queued_event_survives_restart(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
+    # The function writes a file on the host (hidden by the sandbox): plain subprocesses.
+    servers = []
+
+    def server_factory(data_dir):
+        srv = ConfiguredServer(data_dir, {"NIMBUS_LAMBDA_ISOLATION": "off"}).start()
+        servers.append(srv)
+        return srv
+    try:
+        _queued_event_survives_restart(server_factory, tmp_path, data)
+    finally:
+        for srv in servers:
+            try:
+                srv.stop()
+            except Exception:
+                pass
+
+
+def _queued_event_survives_restart(server_factory, tmp_path, data):
     s = server_factory(data_dir=str(data))
     lam = s.client("lambda")
     create(lam, "later", {"index.py": PY_FEATURES})

@@ -7,10 +7,9 @@
 //! the exit status and kills the whole process group when the environment is dropped,
 //! so a crashed, hung or discarded function never outlives its environment.
 
-use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -61,14 +60,21 @@ struct Shared {
     log: Mutex<Vec<u8>>,
     started: Instant,
     init_ms: Mutex<Option<f64>>,
+    /// Set by the watcher when the kernel OOM-killed a process of the environment.
+    oom: AtomicBool,
+    /// Peak memory (MB) read from the cgroup before it was removed.
+    peak_mb: AtomicU64,
+    /// Until the runtime first asks for an invocation (init done), the environment runs
+    /// with burst CPU; then the proportional quota is applied.
+    init_cpu: Mutex<Option<Arc<nimbus_sandbox::Cgroup>>>,
 }
 
-/// How to start an environment.
+/// How to start an environment: the command (program, args, clean env, cwd and, when
+/// isolated, the sandbox hook from `nimbus-sandbox`) and its cgroup.
 pub struct Spec {
     pub program: PathBuf,
-    pub args: Vec<String>,
-    pub cwd: PathBuf,
-    pub env: BTreeMap<String, String>,
+    pub command: std::process::Command,
+    pub cgroup: Option<Arc<nimbus_sandbox::Cgroup>>,
     pub label: String,
 }
 
@@ -83,6 +89,7 @@ pub struct Env {
     pub last_used: Mutex<Instant>,
     reported_init: AtomicBool,
     broken: AtomicBool,
+    cgroup: Option<Arc<nimbus_sandbox::Cgroup>>,
 }
 
 impl Drop for Env {
@@ -134,29 +141,38 @@ impl Env {
             log: Mutex::new(Vec::new()),
             started: Instant::now(),
             init_ms: Mutex::new(None),
+            oom: AtomicBool::new(false),
+            peak_mb: AtomicU64::new(0),
+            init_cpu: Mutex::new(spec.cgroup.clone()),
         });
-        let mut cmd = tokio::process::Command::new(&spec.program);
-        cmd.args(&spec.args)
-            .current_dir(&spec.cwd)
-            .env_clear()
-            .envs(&spec.env)
-            .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
+        let cgroup = spec.cgroup.clone();
+        let mut cmd = tokio::process::Command::from(spec.command);
+        cmd.env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true)
             .process_group(0);
-        // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and touches no memory of
-        // the parent; it makes the kernel kill the environment if Nimbus dies (even by
-        // SIGKILL), so no function process outlives the server.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let mut child = cmd.spawn().map_err(|e| format!("could not start {}: {e}", spec.program.display()))?;
+        // The command's pre_exec hook (nimbus-sandbox) sets PR_SET_PDEATHSIG, so no
+        // function process outlives the server, and in isolated modes builds the sandbox.
+        // Off the async workers: the sandbox is built between fork and exec, and `spawn`
+        // returns only once the function's program has been exec'd.
+        let spawn_start = Instant::now();
+        let spawned = tokio::task::spawn_blocking(move || cmd.spawn())
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+        let mut child = match spawned {
+            Ok(c) => c,
+            Err(e) => {
+                if let Some(cg) = &cgroup {
+                    cg.kill_all();
+                    cg.remove();
+                }
+                return Err(format!("could not start {}: {e}", spec.program.display()));
+            }
+        };
         let pid = child.id();
+        tracing::debug!(function = %spec.label, "environment process started in {:.2} ms", spawn_start.elapsed().as_secs_f64() * 1000.0);
         for out in [child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
                     child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>)]
             .into_iter()
@@ -185,18 +201,33 @@ impl Env {
         }
         let (exit_tx, exit_rx) = watch::channel(None);
         let (kill_tx, kill_rx) = oneshot::channel::<()>();
+        let watch_cg = cgroup.clone();
+        let watch_shared = shared.clone();
         tokio::spawn(async move {
             let status = tokio::select! {
                 s = child.wait() => s,
                 _ = kill_rx => {
+                    if let Some(cg) = &watch_cg { cg.thaw().ok(); }
                     if let Some(p) = pid { kill_group(p); }
                     let _ = child.start_kill();
                     child.wait().await
                 }
             };
-            // Reap anything the function left running in its group.
+            // Reap anything the function left running in its group (and its cgroup).
             if let Some(p) = pid {
                 kill_group(p);
+            }
+            if let Some(cg) = watch_cg {
+                if cg.oom_killed() {
+                    watch_shared.oom.store(true, Ordering::Relaxed);
+                }
+                if let Some(b) = cg.max_memory_bytes() {
+                    watch_shared.peak_mb.store(b.div_ceil(1024 * 1024), Ordering::Relaxed);
+                }
+                tokio::task::spawn_blocking(move || {
+                    cg.kill_all();
+                    cg.remove();
+                });
             }
             let desc = match status {
                 Ok(s) => match (s.code(), std::os::unix::process::ExitStatusExt::signal(&s)) {
@@ -237,11 +268,16 @@ impl Env {
             last_used: Mutex::new(Instant::now()),
             reported_init: AtomicBool::new(false),
             broken: AtomicBool::new(false),
+            cgroup,
         }))
     }
 
     pub fn kill(&self) {
         self.broken.store(true, Ordering::Relaxed);
+        if let Some(cg) = &self.cgroup {
+            // A frozen (v1) task cannot die until thawed.
+            let _ = cg.thaw();
+        }
         if let Some(tx) = lock(&self.kill_tx).take() {
             let _ = tx.send(());
         }
@@ -253,6 +289,12 @@ impl Env {
     }
 
     fn max_memory_mb(&self) -> u64 {
+        if let Some(cg) = &self.cgroup {
+            if let Some(b) = cg.max_memory_bytes() {
+                return b.div_ceil(1024 * 1024);
+            }
+            return self.shared.peak_mb.load(Ordering::Relaxed);
+        }
         let Some(pid) = self.pid else { return 0 };
         let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { return 0 };
         status
@@ -276,6 +318,11 @@ impl Env {
         want_log: bool,
     ) -> RunResult {
         lock(&self.shared.log).clear();
+        if let Some(cg) = &self.cgroup {
+            if let Err(e) = cg.thaw() {
+                tracing::debug!("thaw failed: {e}");
+            }
+        }
         let start = Instant::now();
         let (done_tx, done_rx) = oneshot::channel();
         let (picked_tx, picked_rx) = oneshot::channel();
@@ -351,7 +398,12 @@ impl Env {
             }
             Err(Failure::Exit(desc)) => {
                 self.kill();
-                if let Some((error_type, body)) = lock(&self.shared.init_error).take() {
+                if self.oom_killed().await {
+                    Outcome::FunctionError(error_body(
+                        "Runtime.OutOfMemory",
+                        &format!("RequestId: {request_id} Error: Runtime exited with error: signal: killed"),
+                    ))
+                } else if let Some((error_type, body)) = lock(&self.shared.init_error).take() {
                     let _ = error_type;
                     Outcome::FunctionError(body)
                 } else {
@@ -400,7 +452,29 @@ impl Env {
             );
         }
         *lock(&self.last_used) = Instant::now();
+        if self.healthy() {
+            if let Some(cg) = &self.cgroup {
+                // Idle until the next invocation: background threads do not run (as on AWS).
+                if let Err(e) = cg.freeze() {
+                    tracing::debug!("freeze failed: {e}");
+                }
+            }
+        }
         RunResult { outcome, log }
+    }
+}
+
+impl Env {
+    /// Whether the environment died of the memory limit (asks the watcher, which reads
+    /// the cgroup's OOM counter before removing it).
+    async fn oom_killed(&self) -> bool {
+        if self.cgroup.is_none() {
+            return false;
+        }
+        let mut rx = self.exit_rx.clone();
+        let _ = tokio::time::timeout(Duration::from_secs(2), rx.wait_for(|v| v.is_some())).await;
+        // The watcher sets the flag before announcing the exit.
+        self.shared.oom.load(Ordering::Relaxed)
     }
 }
 
@@ -452,6 +526,11 @@ async fn runtime_api(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
                 let mut init = lock(&shared.init_ms);
                 if init.is_none() {
                     *init = Some(shared.started.elapsed().as_secs_f64() * 1000.0);
+                }
+            }
+            if let Some(cg) = lock(&shared.init_cpu).take() {
+                if let Err(e) = cg.limit_cpu() {
+                    tracing::debug!("cpu limit failed: {e}");
                 }
             }
             let inv = {

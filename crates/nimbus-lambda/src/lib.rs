@@ -7,6 +7,11 @@
 //!   speaks the Lambda Runtime API to its own loopback listener; Python and Node.js run
 //!   Nimbus' bootstrap programs (embedded in the binary, written under
 //!   `<data_dir>/lambda/runtimes` at start), `provided*` runs the zip's `bootstrap`.
+//! - Isolation (`nimbus-sandbox`, `NIMBUS_LAMBDA_ISOLATION`): each environment runs in its
+//!   own namespaces with a private read-only filesystem (`/var/task`, sized `/tmp`), as an
+//!   unprivileged uid with no capabilities and a seccomp filter, in its own cgroup (memory,
+//!   CPU, pids; frozen between invocations). What the host cannot enforce is logged once
+//!   at start; `strict` refuses to run functions then, `off` runs plain subprocesses.
 //! - Warm reuse, reserved/account concurrency and idle reaping ([`pool`]).
 //! - `Event` invocations are queued durably (keyspace `lambda.events`, keyed by due time)
 //!   and run by a background worker with AWS's two retries.
@@ -85,6 +90,9 @@ pub struct LambdaConfig {
     /// Delays before the two retries of a failed Event invocation
     /// (`NIMBUS_LAMBDA_ASYNC_RETRY_DELAYS`, seconds, comma-separated; default `60,120` as AWS).
     pub async_retry_delays: Vec<Duration>,
+    /// Isolation of execution environments (`NIMBUS_LAMBDA_ISOLATION`: `strict`,
+    /// `best-effort` (default) or `off`); see the `nimbus-sandbox` crate.
+    pub isolation: nimbus_sandbox::Mode,
 }
 
 impl LambdaConfig {
@@ -96,7 +104,14 @@ impl LambdaConfig {
             .ok()
             .and_then(|v| v.split(',').map(secs).collect::<Option<Vec<_>>>())
             .unwrap_or_else(|| vec![Duration::from_secs(60), Duration::from_secs(120)]);
-        LambdaConfig { data_dir: data_dir.into(), edge, account_concurrency, idle_timeout, async_retry_delays }
+        let isolation = match nimbus_sandbox::Mode::parse(std::env::var("NIMBUS_LAMBDA_ISOLATION").ok().as_deref()) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!("{e}; using strict");
+                nimbus_sandbox::Mode::Strict
+            }
+        };
+        LambdaConfig { data_dir: data_dir.into(), edge, account_concurrency, idle_timeout, async_retry_delays, isolation }
     }
 }
 
@@ -115,6 +130,8 @@ struct Inner {
     write_lock: tokio::sync::Mutex<()>,
     events_wake: tokio::sync::Notify,
     events_running: Mutex<HashSet<Vec<u8>>>,
+    /// What the host allows for isolating environments (detected once at start).
+    sandbox: Arc<nimbus_sandbox::Host>,
 }
 
 fn store_err(e: nimbus_store::Error) -> AwsError {
@@ -156,6 +173,18 @@ impl Lambda {
         let root = config.data_dir.join("lambda");
         let runtimes = Runtimes::discover(root.join("runtimes")).map_err(|e| format!("cannot write the Lambda runtimes: {e}"))?;
         tracing::info!("lambda runtimes: {}", runtimes.describe());
+        let mode = config.isolation;
+        let sandbox = tokio::task::spawn_blocking(move || nimbus_sandbox::Host::detect(mode))
+            .await
+            .map_err(|e| format!("isolation probe failed: {e}"))?;
+        let missing = sandbox.missing();
+        if missing.is_empty() {
+            tracing::info!("lambda isolation: {}", sandbox.describe());
+        } else if mode == nimbus_sandbox::Mode::Strict {
+            tracing::warn!("lambda isolation strict: functions will not run; cannot enforce: {}", missing.join("; "));
+        } else {
+            tracing::warn!("lambda isolation {}: cannot enforce: {}", sandbox.describe(), missing.join("; "));
+        }
         let code_root = root.join("code");
         std::fs::create_dir_all(&code_root).map_err(|e| format!("cannot create {}: {e}", code_root.display()))?;
         let listener = tokio::net::TcpListener::bind((config.edge.ip(), 0))
@@ -172,6 +201,7 @@ impl Lambda {
             write_lock: tokio::sync::Mutex::new(()),
             events_wake: tokio::sync::Notify::new(),
             events_running: Mutex::new(HashSet::new()),
+            sandbox: Arc::new(sandbox),
         });
         tokio::spawn(serve_code(listener, inner.store.clone()));
         tokio::spawn(events_worker(inner.clone()));
@@ -706,12 +736,13 @@ impl Inner {
 
     fn fingerprint(rec: &FunctionRecord) -> String {
         format!(
-            "{}|{:?}|{:?}|{}|{}|{}",
+            "{}|{:?}|{:?}|{}|{}|{}|{}",
             rec.code_hex,
             rec.runtime,
             rec.handler,
             rec.memory,
             rec.timeout,
+            rec.ephemeral,
             serde_json::to_string(&rec.env).unwrap_or_default()
         )
     }
@@ -731,6 +762,27 @@ impl Inner {
             .map_err(|e| AwsError::internal(e.to_string()))?
             .map_err(|e| AwsError::new(500, "ServiceException", format!("could not unpack the function code: {e}")))?;
         }
+        let host = self.sandbox.clone();
+        let isolated = host.mode != nimbus_sandbox::Mode::Off;
+        if host.mode == nimbus_sandbox::Mode::Strict {
+            let missing = host.missing();
+            if !missing.is_empty() {
+                return Err(AwsError::new(
+                    500,
+                    "ServiceException",
+                    format!("NIMBUS_LAMBDA_ISOLATION=strict refuses to run functions on this host, which lacks: {}", missing.join("; ")),
+                ));
+            }
+        }
+        // In the sandbox the code is at /var/task and the runtime at /var/runtime.
+        let private_fs = isolated && host.namespaces;
+        if private_fs && host.root {
+            let dir = code_dir.clone();
+            tokio::task::spawn_blocking(move || nimbus_sandbox::prepare_code_dir(&dir, nimbus_sandbox::SANDBOX_UID, nimbus_sandbox::SANDBOX_GID))
+                .await
+                .map_err(|e| AwsError::internal(e.to_string()))?
+                .map_err(|e| AwsError::new(500, "ServiceException", format!("could not prepare the function code: {e}")))?;
+        }
         let runtime = rec.runtime.clone().unwrap_or_default();
         let launch = match self.runtimes.launch(&runtime, &code_dir) {
             Ok(l) => l,
@@ -740,6 +792,36 @@ impl Inner {
             Err(msg) => return Err(AwsError::new(502, "InvalidRuntimeException", msg)),
         };
         let runtimes::Launch::Program { program, args } = launch;
+        let (task_root, runtime_dir) = if private_fs {
+            (PathBuf::from("/var/task"), PathBuf::from("/var/runtime"))
+        } else {
+            (code_dir.clone(), self.runtimes.dir.clone())
+        };
+        let mut host_ro = Vec::new();
+        let (program, args) = if private_fs {
+            let program = match program.strip_prefix(&code_dir) {
+                Ok(rel) => task_root.join(rel),
+                Err(_) => {
+                    // The interpreter's prefix (<prefix>/bin/python3.x) is bound read-only.
+                    let real = std::fs::canonicalize(&program).unwrap_or_else(|_| program.clone());
+                    if let Some(bin) = real.parent() {
+                        let prefix = if bin.file_name().is_some_and(|n| n == "bin") { bin.parent().unwrap_or(bin) } else { bin };
+                        host_ro.push(prefix.to_path_buf());
+                    }
+                    program
+                }
+            };
+            let args = args
+                .into_iter()
+                .map(|a| match std::path::Path::new(&a).strip_prefix(&self.runtimes.dir) {
+                    Ok(rel) => runtime_dir.join(rel).to_string_lossy().into_owned(),
+                    Err(_) => a,
+                })
+                .collect::<Vec<_>>();
+            (program, args)
+        } else {
+            (program, args)
+        };
         let date = nimbus_types::format_iso8601(nimbus_types::epoch_now());
         let log_stream = format!(
             "{}/{}/{}/[$LATEST]{}",
@@ -769,8 +851,8 @@ impl Inner {
             }
         }
         vars.insert("_HANDLER".into(), rec.handler.clone().unwrap_or_default());
-        vars.insert("LAMBDA_TASK_ROOT".into(), code_dir.to_string_lossy().into_owned());
-        vars.insert("LAMBDA_RUNTIME_DIR".into(), self.runtimes.dir.to_string_lossy().into_owned());
+        vars.insert("LAMBDA_TASK_ROOT".into(), task_root.to_string_lossy().into_owned());
+        vars.insert("LAMBDA_RUNTIME_DIR".into(), runtime_dir.to_string_lossy().into_owned());
         vars.insert("AWS_EXECUTION_ENV".into(), format!("AWS_Lambda_{runtime}"));
         vars.insert("AWS_LAMBDA_FUNCTION_NAME".into(), rec.name.clone());
         vars.insert("AWS_LAMBDA_FUNCTION_VERSION".into(), "$LATEST".into());
@@ -780,7 +862,24 @@ impl Inner {
         vars.insert("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "on-demand".into());
         vars.insert("AWS_REGION".into(), rec.region.clone());
         vars.insert("AWS_DEFAULT_REGION".into(), rec.region.clone());
-        let spec = Spec { program, args, cwd: code_dir, env: vars, label: rec.name.clone() };
+        let mut sb = nimbus_sandbox::Sandbox::new(code_dir, program.clone(), args);
+        sb.runtime_dir = Some(self.runtimes.dir.clone());
+        sb.host_ro = host_ro;
+        sb.tmp_mb = rec.ephemeral.max(512) as u64;
+        sb.memory_mb = rec.memory.max(128) as u64;
+        sb.env = vars;
+        let cgroup = match sb.cgroup(&host, &format!("env-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple())) {
+            Ok(c) => c.map(Arc::new),
+            Err(e) if host.mode == nimbus_sandbox::Mode::Strict => {
+                return Err(AwsError::new(500, "ServiceException", format!("NIMBUS_LAMBDA_ISOLATION=strict: cannot create the environment's cgroup: {e}")));
+            }
+            Err(e) => {
+                tracing::warn!("lambda: running {} without cgroup limits: {e}", rec.name);
+                None
+            }
+        };
+        let command = sb.command(&host, cgroup.as_deref()).map_err(|e| AwsError::internal(format!("cannot prepare the sandbox: {e}")))?;
+        let spec = Spec { program, command, cgroup, label: rec.name.clone() };
         match Env::start(spec, fingerprint).await {
             Ok(e) => Ok(Ok(e)),
             Err(msg) => Ok(Err(Bytes::from(json!({"errorType": "Runtime.InvalidEntrypoint", "errorMessage": msg}).to_string()))),

@@ -20,6 +20,29 @@ pub enum Auth {
     Sigv4,
 }
 
+/// How Lambda execution environments are isolated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Isolation {
+    /// Refuse to run functions when the host lacks any isolation primitive.
+    Strict,
+    /// Enforce what the host allows; say once at start what cannot be enforced.
+    #[default]
+    BestEffort,
+    /// Plain child processes.
+    Off,
+}
+
+impl Isolation {
+    pub fn sandbox(self) -> nimbus_sandbox::Mode {
+        match self {
+            Isolation::Strict => nimbus_sandbox::Mode::Strict,
+            Isolation::BestEffort => nimbus_sandbox::Mode::BestEffort,
+            Isolation::Off => nimbus_sandbox::Mode::Off,
+        }
+    }
+}
+
 /// When a write is acknowledged, as configured.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -65,6 +88,9 @@ pub struct Config {
     /// `os`: a write is acknowledged once the OS has it (survives `kill -9`);
     /// `fsync`: once it is on disk (survives power loss). Default `os`.
     pub durability: Durability,
+    /// Isolation of Lambda execution environments: `strict`, `best-effort` or `off`.
+    /// Default `best-effort`.
+    pub isolation: Isolation,
     /// Long-term access keys accepted in `sigv4` mode. Default none.
     pub access_keys: Vec<StaticKey>,
     /// Largest request body held in memory, in bytes. Default 72 MiB (a 50 MB Lambda
@@ -84,6 +110,7 @@ impl Default for Config {
             account_id: nimbus_types::DEFAULT_ACCOUNT.into(),
             auth: None,
             durability: Durability::default(),
+            isolation: Isolation::default(),
             access_keys: Vec::new(),
             max_body_bytes: 72 * 1024 * 1024,
             log: "info,fjall=warn,lsm_tree=warn,s3s=off".into(),

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
-use config::{parse_access_keys, Auth, Config, Durability};
+use config::{parse_access_keys, Auth, Config, Durability, Isolation};
 use nimbus_edge::{AuthMode, Edge, EdgeConfig};
 use nimbus_store::{Store, StoreConfig};
 use nimbus_sts::{Keys, Sts};
@@ -52,6 +52,9 @@ struct ServeArgs {
     /// When a write is acknowledged: os (survives kill -9) or fsync (survives power loss) [default: os].
     #[arg(long, env = "NIMBUS_DURABILITY", value_enum)]
     durability: Option<Durability>,
+    /// Lambda isolation: strict, best-effort or off [default: best-effort].
+    #[arg(long, env = "NIMBUS_LAMBDA_ISOLATION", value_enum)]
+    isolation: Option<Isolation>,
     /// Access keys accepted in sigv4 mode: ID:SECRET[:ACCOUNT], comma-separated.
     #[arg(long, env = "NIMBUS_ACCESS_KEYS")]
     access_keys: Option<String>,
@@ -72,6 +75,7 @@ impl ServeArgs {
         if let Some(v) = self.account_id { config.account_id = v; }
         if let Some(v) = self.auth { config.auth = Some(v); }
         if let Some(v) = self.durability { config.durability = v; }
+        if let Some(v) = self.isolation { config.isolation = v; }
         if let Some(v) = self.access_keys { config.access_keys.extend(parse_access_keys(&v)?); }
         if let Some(v) = self.log { config.log = v; }
         config.check()?;
@@ -139,7 +143,11 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr()?;
     // Lambda needs the bound edge address (functions get AWS_ENDPOINT_URL pointing at it).
-    let lambda = nimbus_lambda::Lambda::start(store.clone(), nimbus_lambda::LambdaConfig::new(&config.data_dir, addr)).await?;
+    let lambda_config = nimbus_lambda::LambdaConfig {
+        isolation: config.isolation.sandbox(),
+        ..nimbus_lambda::LambdaConfig::new(&config.data_dir, addr)
+    };
+    let lambda = nimbus_lambda::Lambda::start(store.clone(), lambda_config).await?;
     edge.register(lambda.clone());
     // API Gateway invokes proxy integrations through Lambda's Invoke operation.
     let apigw = nimbus_apigateway::ApiGateway::new(store.clone(), Arc::new(nimbus_apigateway::HandlerInvoker::new(lambda)), addr.port());

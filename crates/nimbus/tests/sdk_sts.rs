@@ -39,6 +39,7 @@ impl Server {
             .region(Region::new("us-east-1"))
             .endpoint_url(&self.endpoint)
             .credentials_provider(Credentials::new(key, secret, token, None, "test"))
+            .http_client(aws_smithy_http_client::Builder::new().build_http())
             .build();
         aws_sdk_sts::Client::from_conf(config)
     }
