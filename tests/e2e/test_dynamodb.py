@@ -409,11 +409,15 @@ def test_expression_errors_are_validation(ddb):
     assert err(e) == ("ValidationException", "ExpressionAttributeValues can only be specified when using expressions")
 
 
-def test_legacy_parameters_rejected_clearly(ddb):
+def test_legacy_attributes_to_get(ddb):
     make_table(ddb, "L")
+    ddb.put_item(TableName="L", Item={"pk": {"S": "a"}, "x": {"N": "1"}, "y": {"S": "z"}})
+    r = ddb.get_item(TableName="L", Key={"pk": {"S": "a"}}, AttributesToGet=["pk", "y"])
+    assert r["Item"] == {"pk": {"S": "a"}, "y": {"S": "z"}}
     with pytest.raises(ClientError) as e:
-        ddb.get_item(TableName="L", Key={"pk": {"S": "a"}}, AttributesToGet=["pk"])
-    assert err(e)[0] == "ValidationException" and "AttributesToGet" in err(e)[1]
+        ddb.get_item(TableName="L", Key={"pk": {"S": "a"}}, AttributesToGet=["pk"], ProjectionExpression="pk")
+    assert err(e) == ("ValidationException", "Can not use both expression and non-expression parameters in the same request: "
+                      "Non-expression parameters: {AttributesToGet} Expression parameters: {ProjectionExpression}")
 
 
 def test_consumed_capacity(ddb):

@@ -363,6 +363,9 @@ pub(crate) fn lex(src: &str) -> Vec<Token> {
 
 const MAX_DEPTH: usize = 64;
 
+/// DynamoDB's limit on the length of one expression string (4 KB).
+pub const MAX_EXPRESSION_SIZE: usize = 4096;
+
 pub(crate) struct Parser<'a> {
     pub kind: &'static str,
     pub src: &'a str,
@@ -393,6 +396,12 @@ pub(crate) enum ErrClass {
 
 impl<'a> Parser<'a> {
     pub fn new(kind: &'static str, src: &'a str, ctx: &'a mut ExprContext) -> Result<Parser<'a>, ExprError> {
+        if src.len() > MAX_EXPRESSION_SIZE {
+            return Err(ExprError::new(format!(
+                "Invalid {kind}: Expression size has exceeded the maximum allowed size; expression size: {}",
+                src.len()
+            )));
+        }
         let toks = lex(src);
         if toks.len() == 1 {
             return Err(ExprError::new(format!("Invalid {kind}: The expression can not be empty;")));
@@ -1120,7 +1129,7 @@ fn eval_cond(c: &Cond, item: &Item) -> bool {
 /// A parsed ConditionExpression or FilterExpression.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Condition {
-    cond: Cond,
+    pub(crate) cond: Cond,
 }
 
 impl Condition {

@@ -6,14 +6,16 @@
 //! `ValidationException` carrying the message verbatim.
 
 mod expr;
+mod legacy;
 mod number;
 mod update;
 mod value;
 
 pub use expr::{
-    is_reserved_word, Condition, ExprContext, KeyCondition, Path, PathElem, Projection,
+    is_reserved_word, Condition, MAX_EXPRESSION_SIZE, ExprContext, KeyCondition, Path, PathElem, Projection,
     RangeCondition,
 };
+pub use legacy::{legacy_condition, legacy_key_condition, legacy_projection, legacy_update, LegacyKind};
 pub use number::Number;
 pub use update::Update;
 pub use value::{item_from_json, item_size, item_to_json, sort_key_bytes, AttrValue, Item};

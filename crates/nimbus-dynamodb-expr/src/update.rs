@@ -5,7 +5,7 @@ use crate::value::{AttrValue, Item};
 use crate::ExprError;
 
 #[derive(Debug, Clone, PartialEq)]
-enum UOperand {
+pub(crate) enum UOperand {
     Path(Path),
     Value(AttrValue),
     IfNotExists(Path, Box<UOperand>),
@@ -13,14 +13,14 @@ enum UOperand {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-enum SetValue {
+pub(crate) enum SetValue {
     Operand(UOperand),
     Plus(UOperand, UOperand),
     Minus(UOperand, UOperand),
 }
 
 #[derive(Debug, Clone, PartialEq)]
-enum Action {
+pub(crate) enum Action {
     Set(Path, SetValue),
     Remove(Path),
     Add(Path, AttrValue),
@@ -38,7 +38,7 @@ impl Action {
 /// A parsed UpdateExpression.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Update {
-    actions: Vec<Action>,
+    pub(crate) actions: Vec<Action>,
 }
 
 fn incorrect_type() -> ExprError {

@@ -715,6 +715,11 @@ fn deep_nesting_is_rejected_not_overflowing() {
     assert!(Update::parse(&ifn, &mut c).is_err());
     let long_path = format!("a{}", ".b".repeat(10000));
     let mut c = ctx(Value::Null, Value::Null);
+    assert_eq!(
+        Projection::parse(&long_path, &mut c).unwrap_err().message,
+        "Invalid ProjectionExpression: Expression size has exceeded the maximum allowed size; expression size: 20001"
+    );
+    let long_path = format!("a{}", ".b".repeat(2000));
     let p = Projection::parse(&long_path, &mut c).unwrap();
     assert!(p.apply(&sample()).is_empty());
     let idx = "lst[4294967295], lst[99999999999999999999999]";

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use nimbus_dynamodb_expr::{item_from_json, item_size, item_to_json, Condition, ExprContext, Item, Projection, Update};
+use nimbus_dynamodb_expr::{legacy_condition, legacy_projection, legacy_update, LegacyKind, item_from_json, item_size, item_to_json, Condition, ExprContext, Item, Projection, Update};
 use nimbus_protocol::Output;
 use nimbus_store::WriteBatch;
 use nimbus_types::{AwsError, RequestContext};
@@ -15,7 +15,7 @@ use crate::keys::{item_key, key_param};
 use crate::indexes::index_changes;
 use crate::streams::stream_record;
 use crate::tables::{Table, TableMeta, TableState};
-use crate::{expr_err, get_str, not_found, out, reject_legacy, store_err, Inner, KS_ITEMS, KS_STATS};
+use crate::{expr_err, get_str, not_found, out, check_mixing, store_err, Inner, KS_ITEMS, KS_STATS};
 
 pub(crate) const MAX_ITEM_SIZE: usize = 400 * 1024;
 
@@ -77,6 +77,19 @@ pub(crate) fn context(v: &Value, has_expr: bool) -> Result<ExprContext, AwsError
         }
     }
     ExprContext::new(names, values).map_err(expr_err)
+}
+
+/// The legacy `Expected` (+ `ConditionalOperator`) condition of a write, if any.
+pub(crate) fn expected(v: &Value) -> Result<Option<Condition>, AwsError> {
+    legacy_condition(v.get("Expected"), get_str(v, "ConditionalOperator"), LegacyKind::Expected).map_err(expr_err)
+}
+
+/// The legacy `AttributesToGet` projection of a read, if any.
+pub(crate) fn attributes_to_get(v: &Value) -> Result<Option<Projection>, AwsError> {
+    match v.get("AttributesToGet").filter(|x| !x.is_null()) {
+        Some(a) => legacy_projection(a).map(Some).map_err(expr_err),
+        None => Ok(None),
+    }
 }
 
 pub(crate) fn condition_failed() -> AwsError {
@@ -178,13 +191,16 @@ impl Inner {
     }
 
     pub(crate) fn put_item(&self, ctx: &RequestContext, v: &Value) -> Result<Output, AwsError> {
-        reject_legacy(v, &[("Expected", "ConditionExpression"), ("ConditionalOperator", "ConditionExpression")])?;
+        check_mixing(v, &["ConditionExpression"], &["Expected", "ConditionalOperator"])?;
         let name = get_str(v, "TableName").unwrap_or_default();
         let rv = get_str(v, "ReturnValues").unwrap_or("NONE");
         check_return_values(rv, &["NONE", "ALL_OLD"])?;
         let cond_expr = get_str(v, "ConditionExpression");
         let mut ectx = context(v, cond_expr.is_some())?;
-        let cond = cond_expr.map(|e| Condition::parse(e, &mut ectx)).transpose().map_err(expr_err)?;
+        let cond = match cond_expr {
+            Some(e) => Some(Condition::parse(e, &mut ectx).map_err(expr_err)?),
+            None => expected(v)?,
+        };
         ectx.check_all_used().map_err(expr_err)?;
         let table = self.require_table(ctx, name)?;
         admit(&table, true)?;
@@ -194,10 +210,12 @@ impl Inner {
         if size > MAX_ITEM_SIZE {
             return Err(AwsError::validation("Item size has exceeded the maximum allowed size"));
         }
+        self.check_not_held(&key)?;
         let mut guard = lock_table(&table)?;
         let old = self.load(&key)?;
         check_condition(v, cond.as_ref(), old.as_ref())?;
         let old_size = old.as_ref().map(item_size);
+        let icm = crate::item_collection_metrics(v, &table, &item);
         self.commit(&mut [(&table, &mut guard)], vec![Change::new(0, key, old.clone(), Some(item))])?;
         drop(guard);
         let mut resp = Map::new();
@@ -211,15 +229,21 @@ impl Inner {
         if let Some(c) = Rcc::from(v).render(name, units, false) {
             resp.insert("ConsumedCapacity".into(), c);
         }
+        if let Some(m) = icm {
+            resp.insert("ItemCollectionMetrics".into(), m);
+        }
         out(Value::Object(resp))
     }
 
     pub(crate) fn get_item(&self, ctx: &RequestContext, v: &Value) -> Result<Output, AwsError> {
-        reject_legacy(v, &[("AttributesToGet", "ProjectionExpression")])?;
+        check_mixing(v, &["ProjectionExpression"], &["AttributesToGet"])?;
         let name = get_str(v, "TableName").unwrap_or_default();
         let proj_expr = get_str(v, "ProjectionExpression");
         let mut ectx = context(v, proj_expr.is_some())?;
-        let proj = proj_expr.map(|e| Projection::parse(e, &mut ectx)).transpose().map_err(expr_err)?;
+        let proj = match proj_expr {
+            Some(e) => Some(Projection::parse(e, &mut ectx).map_err(expr_err)?),
+            None => attributes_to_get(v)?,
+        };
         ectx.check_all_used().map_err(expr_err)?;
         let table = self.require_table(ctx, name)?;
         admit(&table, false)?;
@@ -244,26 +268,34 @@ impl Inner {
     }
 
     pub(crate) fn update_item(&self, ctx: &RequestContext, v: &Value) -> Result<Output, AwsError> {
-        reject_legacy(
-            v,
-            &[("AttributeUpdates", "UpdateExpression"), ("Expected", "ConditionExpression"), ("ConditionalOperator", "ConditionExpression")],
-        )?;
+        check_mixing(v, &["UpdateExpression", "ConditionExpression"], &["AttributeUpdates", "Expected", "ConditionalOperator"])?;
         let name = get_str(v, "TableName").unwrap_or_default();
         let rv = get_str(v, "ReturnValues").unwrap_or("NONE");
         check_return_values(rv, &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"])?;
         let upd_expr = get_str(v, "UpdateExpression");
         let cond_expr = get_str(v, "ConditionExpression");
         let mut ectx = context(v, upd_expr.is_some() || cond_expr.is_some())?;
-        let upd = upd_expr.map(|e| Update::parse(e, &mut ectx)).transpose().map_err(expr_err)?;
-        let cond = cond_expr.map(|e| Condition::parse(e, &mut ectx)).transpose().map_err(expr_err)?;
+        let upd = match upd_expr {
+            Some(e) => Some(Update::parse(e, &mut ectx).map_err(expr_err)?),
+            None => match v.get("AttributeUpdates").filter(|x| !x.is_null()) {
+                Some(u) => Some(legacy_update(u, &[]).map_err(expr_err)?),
+                None => None,
+            },
+        };
+        let cond = match cond_expr {
+            Some(e) => Some(Condition::parse(e, &mut ectx).map_err(expr_err)?),
+            None => expected(v)?,
+        };
         ectx.check_all_used().map_err(expr_err)?;
         let table = self.require_table(ctx, name)?;
         admit(&table, true)?;
         let key_item = item_param(v, "Key")?;
         let key = key_param(&table, &key_item)?;
+        self.check_not_held(&key)?;
         let mut guard = lock_table(&table)?;
         let old = self.load(&key)?;
         check_condition(v, cond.as_ref(), old.as_ref())?;
+        let icm = crate::item_collection_metrics(v, &table, &key_item);
         let (new, changed) = apply_update(&table, old.as_ref(), &key_item, upd.as_ref())?;
         let size = item_size(&new);
         if size > MAX_ITEM_SIZE {
@@ -289,24 +321,33 @@ impl Inner {
         if let Some(c) = Rcc::from(v).render(name, units, false) {
             resp.insert("ConsumedCapacity".into(), c);
         }
+        if let Some(m) = icm {
+            resp.insert("ItemCollectionMetrics".into(), m);
+        }
         out(Value::Object(resp))
     }
 
     pub(crate) fn delete_item(&self, ctx: &RequestContext, v: &Value) -> Result<Output, AwsError> {
-        reject_legacy(v, &[("Expected", "ConditionExpression"), ("ConditionalOperator", "ConditionExpression")])?;
+        check_mixing(v, &["ConditionExpression"], &["Expected", "ConditionalOperator"])?;
         let name = get_str(v, "TableName").unwrap_or_default();
         let rv = get_str(v, "ReturnValues").unwrap_or("NONE");
         check_return_values(rv, &["NONE", "ALL_OLD"])?;
         let cond_expr = get_str(v, "ConditionExpression");
         let mut ectx = context(v, cond_expr.is_some())?;
-        let cond = cond_expr.map(|e| Condition::parse(e, &mut ectx)).transpose().map_err(expr_err)?;
+        let cond = match cond_expr {
+            Some(e) => Some(Condition::parse(e, &mut ectx).map_err(expr_err)?),
+            None => expected(v)?,
+        };
         ectx.check_all_used().map_err(expr_err)?;
         let table = self.require_table(ctx, name)?;
         admit(&table, true)?;
-        let key = key_param(&table, &item_param(v, "Key")?)?;
+        let key_item = item_param(v, "Key")?;
+        let key = key_param(&table, &key_item)?;
+        self.check_not_held(&key)?;
         let mut guard = lock_table(&table)?;
         let old = self.load(&key)?;
         check_condition(v, cond.as_ref(), old.as_ref())?;
+        let icm = crate::item_collection_metrics(v, &table, &key_item);
         let old_size = old.as_ref().map(item_size);
         self.commit(&mut [(&table, &mut guard)], vec![Change::new(0, key, old.clone(), None)])?;
         drop(guard);
@@ -320,6 +361,9 @@ impl Inner {
         charge(&table, true, units);
         if let Some(c) = Rcc::from(v).render(name, units, false) {
             resp.insert("ConsumedCapacity".into(), c);
+        }
+        if let Some(m) = icm {
+            resp.insert("ItemCollectionMetrics".into(), m);
         }
         out(Value::Object(resp))
     }

@@ -61,6 +61,8 @@ pub(crate) struct Inner {
     pub(crate) ddl: Mutex<()>,
     /// TransactWriteItems ClientRequestTokens seen in the last 10 minutes.
     pub(crate) tokens: Mutex<Tokens>,
+    /// Item keys held by TransactWriteItems in flight: other writers conflict on them.
+    pub(crate) held: Mutex<std::collections::HashSet<Vec<u8>>>,
     /// A weak handle on itself, for background tasks (backfills, the TTL sweeper).
     pub(crate) me: Weak<Inner>,
 }
@@ -81,6 +83,7 @@ impl DynamoDb {
                 tables: RwLock::new(HashMap::new()),
                 ddl: Mutex::new(()),
                 tokens: Mutex::new(HashMap::new()),
+                held: Mutex::new(std::collections::HashSet::new()),
                 me: me.clone(),
             }),
         }
@@ -200,14 +203,84 @@ pub(crate) fn get_str<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str)
 }
 
-/// Rejects the legacy (pre-expression) parameters, which Nimbus does not implement yet.
-pub(crate) fn reject_legacy(v: &Value, names: &[(&str, &str)]) -> Result<(), AwsError> {
-    for (legacy, modern) in names {
-        if v.get(*legacy).is_some_and(|x| !x.is_null()) {
-            return Err(AwsError::validation(format!(
-                "The legacy parameter {legacy} is not supported by Nimbus; use {modern} instead"
-            )));
+/// DynamoDB refuses a request that mixes legacy and expression parameters. (`KeyConditions`
+/// may be combined with the other expressions, just not with `KeyConditionExpression`.)
+pub(crate) fn check_mixing(v: &Value, exprs: &[&str], legacy: &[&str]) -> Result<(), AwsError> {
+    let has = |k: &str| v.get(k).is_some_and(|x| !x.is_null());
+    let e: Vec<&str> = exprs.iter().copied().filter(|k| has(k)).collect();
+    if e.is_empty() {
+        return Ok(());
+    }
+    let key_expr = e.contains(&"KeyConditionExpression");
+    let l: Vec<&str> = legacy.iter().copied().filter(|k| has(k)).filter(|k| *k != "KeyConditions" || key_expr).collect();
+    if l.is_empty() {
+        return Ok(());
+    }
+    Err(AwsError::validation(format!(
+        "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {{{}}} Expression parameters: {{{}}}",
+        l.join(", "),
+        e.join(", ")
+    )))
+}
+
+/// Item keys a transaction holds until dropped.
+pub(crate) struct Held<'a> {
+    inner: &'a Inner,
+    keys: Vec<Vec<u8>>,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        let mut h = self.inner.held.lock().unwrap_or_else(|p| p.into_inner());
+        for k in &self.keys {
+            h.remove(k);
         }
     }
-    Ok(())
+}
+
+impl Inner {
+    /// Takes every key for a transaction; on conflict returns, per key, whether another
+    /// transaction holds it (and takes nothing).
+    pub(crate) fn hold(&self, keys: &[Vec<u8>]) -> Result<Held<'_>, Vec<bool>> {
+        let mut h = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let busy: Vec<bool> = keys.iter().map(|k| h.contains(k)).collect();
+        if busy.iter().any(|b| *b) {
+            return Err(busy);
+        }
+        for k in keys {
+            h.insert(k.clone());
+        }
+        Ok(Held { inner: self, keys: keys.to_vec() })
+    }
+
+    /// Whether an ongoing transaction holds the item.
+    pub(crate) fn is_held(&self, key: &[u8]) -> bool {
+        self.held.lock().unwrap_or_else(|p| p.into_inner()).contains(key)
+    }
+
+    /// A single-item write on an item an ongoing transaction holds is refused.
+    pub(crate) fn check_not_held(&self, key: &[u8]) -> Result<(), AwsError> {
+        if self.is_held(key) {
+            return Err(AwsError::new(400, "TransactionConflictException", "Transaction is ongoing for the item"));
+        }
+        Ok(())
+    }
+}
+
+/// ItemCollectionMetrics for a write with ReturnItemCollectionMetrics=SIZE on a table with
+/// local secondary indexes (None otherwise).
+pub(crate) fn item_collection_metrics(v: &Value, table: &Table, item: &nimbus_dynamodb_expr::Item) -> Option<Value> {
+    if get_str(v, "ReturnItemCollectionMetrics") != Some("SIZE") {
+        return None;
+    }
+    if !table.meta().indexes.iter().any(|i| i.local) {
+        return None;
+    }
+    let hv = item.get(&table.hash.name)?;
+    let mut key = nimbus_dynamodb_expr::Item::new();
+    key.insert(table.hash.name.clone(), hv.clone());
+    Some(serde_json::json!({
+        "ItemCollectionKey": nimbus_dynamodb_expr::item_to_json(&key),
+        "SizeEstimateRangeGB": [0.0, 1.0],
+    }))
 }

@@ -14,7 +14,7 @@ use crate::items::{context, decode_item, item_param};
 use crate::indexes::IndexMeta;
 use crate::keys::{escape_into, key_of, key_param, key_param_msg, partition_end, partition_prefix, table_end};
 use crate::tables::Table;
-use crate::{expr_err, get_str, out, reject_legacy, store_err, Inner, KS_INDEX, KS_ITEMS};
+use crate::{expr_err, get_str, out, check_mixing, store_err, Inner, KS_INDEX, KS_ITEMS};
 
 const PAGE_BYTES: usize = 1024 * 1024;
 
@@ -43,18 +43,31 @@ fn resolve_index(table: &Table, v: &Value) -> Result<Option<IndexMeta>, AwsError
 }
 
 /// Parses the parameters Query and Scan share (after the key condition, which shares the context).
-fn common(v: &Value, ectx: &mut nimbus_dynamodb_expr::ExprContext, table: &Table, index: Option<&IndexMeta>) -> Result<Common, AwsError> {
-    let filter = get_str(v, "FilterExpression").map(|e| Condition::parse_filter(e, ectx)).transpose().map_err(expr_err)?;
+fn common(v: &Value, ectx: &mut nimbus_dynamodb_expr::ExprContext, table: &Table, index: Option<&IndexMeta>, legacy_filter: &str) -> Result<Common, AwsError> {
+    let filter = match get_str(v, "FilterExpression") {
+        Some(e) => Some(Condition::parse_filter(e, ectx).map_err(expr_err)?),
+        None => nimbus_dynamodb_expr::legacy_condition(
+            v.get(legacy_filter),
+            get_str(v, "ConditionalOperator"),
+            nimbus_dynamodb_expr::LegacyKind::Filter,
+        )
+        .map_err(expr_err)?,
+    };
     let proj_expr = get_str(v, "ProjectionExpression");
-    let projection = proj_expr.map(|e| Projection::parse(e, ectx)).transpose().map_err(expr_err)?;
+    let legacy_proj = crate::items::attributes_to_get(v)?;
+    let proj_name = if proj_expr.is_some() { "ProjectionExpression" } else { "AttributesToGet" };
+    let projection = match proj_expr {
+        Some(e) => Some(Projection::parse(e, ectx).map_err(expr_err)?),
+        None => legacy_proj,
+    };
     let select = get_str(v, "Select");
-    let count_only = match (select, proj_expr.is_some()) {
+    let count_only = match (select, projection.is_some()) {
         (Some("COUNT"), true) => {
-            return Err(AwsError::validation("Cannot specify the ProjectionExpression when choosing to get only the Count"))
+            return Err(AwsError::validation(format!("Cannot specify the {proj_name} when choosing to get only the Count")))
         }
         (Some("COUNT"), false) => true,
         (Some("ALL_ATTRIBUTES"), true) => {
-            return Err(AwsError::validation("Cannot specify the ProjectionExpression when choosing to get ALL_ATTRIBUTES"))
+            return Err(AwsError::validation(format!("Cannot specify the {proj_name} when choosing to get ALL_ATTRIBUTES")))
         }
         (Some("SPECIFIC_ATTRIBUTES"), false) => {
             return Err(AwsError::validation(
@@ -67,7 +80,7 @@ fn common(v: &Value, ectx: &mut nimbus_dynamodb_expr::ExprContext, table: &Table
             ))
         }
         (Some("ALL_PROJECTED_ATTRIBUTES"), true) => {
-            return Err(AwsError::validation("Cannot specify the ProjectionExpression when choosing to get ALL_PROJECTED_ATTRIBUTES"))
+            return Err(AwsError::validation(format!("Cannot specify the {proj_name} when choosing to get ALL_PROJECTED_ATTRIBUTES")))
         }
         _ => false,
     };
@@ -233,20 +246,19 @@ impl Inner {
     }
 
     pub(crate) fn query(&self, ctx: &RequestContext, v: &Value) -> Result<Output, AwsError> {
-        reject_legacy(
+        check_mixing(
             v,
-            &[
-                ("KeyConditions", "KeyConditionExpression"),
-                ("QueryFilter", "FilterExpression"),
-                ("AttributesToGet", "ProjectionExpression"),
-                ("ConditionalOperator", "FilterExpression"),
-            ],
+            &["ProjectionExpression", "FilterExpression", "KeyConditionExpression"],
+            &["AttributesToGet", "QueryFilter", "ConditionalOperator", "KeyConditions"],
         )?;
         let name = get_str(v, "TableName").unwrap_or_default();
-        let Some(kce) = get_str(v, "KeyConditionExpression") else {
+        let kce = get_str(v, "KeyConditionExpression");
+        let legacy_kc = v.get("KeyConditions").filter(|x| !x.is_null());
+        if kce.is_none() && legacy_kc.is_none() {
             return Err(AwsError::validation("Either the KeyConditions or KeyConditionExpression parameter must be specified in the request."));
-        };
-        let mut ectx = context(v, true)?;
+        }
+        let has_expr = ["KeyConditionExpression", "FilterExpression", "ProjectionExpression"].iter().any(|k| v.get(*k).is_some_and(|x| !x.is_null()));
+        let mut ectx = context(v, has_expr)?;
         let table = self.require_table(ctx, name)?;
         admit(&table, false)?;
         let index = resolve_index(&table, v)?;
@@ -254,8 +266,13 @@ impl Inner {
             Some(ix) => (ix.hash.clone(), ix.range.clone()),
             None => (table.hash.clone(), table.range.clone()),
         };
-        let kc = KeyCondition::parse(kce, &mut ectx, &hash.name, range.as_ref().map(|r| r.name.as_str())).map_err(expr_err)?;
-        let c = common(v, &mut ectx, &table, index.as_ref())?;
+        let kc = match (kce, legacy_kc) {
+            (Some(kce), _) => KeyCondition::parse(kce, &mut ectx, &hash.name, range.as_ref().map(|r| r.name.as_str())),
+            (None, Some(l)) => nimbus_dynamodb_expr::legacy_key_condition(l, &hash.name, range.as_ref().map(|r| r.name.as_str())),
+            (None, None) => Err(nimbus_dynamodb_expr::ExprError::new("Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.")),
+        }
+        .map_err(expr_err)?;
+        let c = common(v, &mut ectx, &table, index.as_ref(), "QueryFilter")?;
         ectx.check_all_used().map_err(expr_err)?;
         if kc.hash_value.type_name() != hash.ty {
             return Err(ty_mismatch());
@@ -363,17 +380,14 @@ impl Inner {
     }
 
     pub(crate) fn scan(&self, ctx: &RequestContext, v: &Value) -> Result<Output, AwsError> {
-        reject_legacy(
-            v,
-            &[("ScanFilter", "FilterExpression"), ("AttributesToGet", "ProjectionExpression"), ("ConditionalOperator", "FilterExpression")],
-        )?;
+        check_mixing(v, &["ProjectionExpression", "FilterExpression"], &["AttributesToGet", "ScanFilter", "ConditionalOperator"])?;
         let name = get_str(v, "TableName").unwrap_or_default();
         let has_expr = v.get("FilterExpression").is_some() || v.get("ProjectionExpression").is_some();
         let mut ectx = context(v, has_expr)?;
         let table = self.require_table(ctx, name)?;
         admit(&table, false)?;
         let index = resolve_index(&table, v)?;
-        let c = common(v, &mut ectx, &table, index.as_ref())?;
+        let c = common(v, &mut ectx, &table, index.as_ref(), "ScanFilter")?;
         ectx.check_all_used().map_err(expr_err)?;
         let segment = v.get("Segment").and_then(Value::as_i64);
         let total = v.get("TotalSegments").and_then(Value::as_i64);

@@ -17,6 +17,9 @@ use crate::keys::{item_key, key_param};
 use crate::tables::{Table, TableState};
 use crate::{expr_err, get_str, not_found, out, store_err, Inner, KS_ITEMS};
 
+/// BatchGetItem answers at most 16 MB; the remaining keys come back as UnprocessedKeys.
+const MAX_BATCH_GET_RESPONSE: usize = 16 * 1024 * 1024;
+
 const TOKEN_TTL: Duration = Duration::from_secs(600);
 
 /// The tables of a request, deduplicated and in lock order.
@@ -81,6 +84,7 @@ impl Inner {
         let mut set = TableSet::new();
         let mut plan: Vec<Planned> = Vec::new();
         let mut seen = HashSet::new();
+        let mut icms: BTreeMap<String, Vec<Value>> = BTreeMap::new();
         for (name, list) in &req {
             let table = self.require_table(ctx, name)?;
             admit(&table, true)?;
@@ -96,10 +100,17 @@ impl Inner {
                         if size > MAX_ITEM_SIZE {
                             return Err(AwsError::validation("Item size has exceeded the maximum allowed size"));
                         }
+                        if let Some(m) = crate::item_collection_metrics(v, &table, &item) {
+                            icms.entry(name.clone()).or_default().push(m);
+                        }
                         Planned { table: table.clone(), key, cond: None, action: Action::Put { item, size }, return_old: false }
                     }
                     (None, Some(d)) => {
-                        let key = key_param(&table, &item_param(d, "Key")?)?;
+                        let key_item = item_param(d, "Key")?;
+                        let key = key_param(&table, &key_item)?;
+                        if let Some(m) = crate::item_collection_metrics(v, &table, &key_item) {
+                            icms.entry(name.clone()).or_default().push(m);
+                        }
                         Planned { table: table.clone(), key, cond: None, action: Action::Delete, return_old: false }
                     }
                     _ => {
@@ -111,6 +122,7 @@ impl Inner {
                 if !seen.insert(p.key.clone()) {
                     return Err(AwsError::validation("Provided list of item keys contains duplicates"));
                 }
+                self.check_not_held(&p.key)?;
                 plan.push(p);
             }
         }
@@ -137,6 +149,9 @@ impl Inner {
         }
         let mut resp = Map::new();
         resp.insert("UnprocessedItems".into(), json!({}));
+        if !icms.is_empty() {
+            resp.insert("ItemCollectionMetrics".into(), json!(icms));
+        }
         let rcc = Rcc::from(v);
         if rcc != Rcc::None {
             let cc: Vec<Value> = units.iter().filter_map(|(n, u)| rcc.render(n, *u, false)).collect();
@@ -153,15 +168,18 @@ impl Inner {
         }
         let snap = self.store.snapshot();
         let mut responses = Map::new();
+        let mut unprocessed_keys = Map::new();
+        let mut response_size = 0usize;
         let mut caps = Vec::new();
         let rcc = Rcc::from(v);
         for (name, r) in &req {
-            if r.get("AttributesToGet").is_some_and(|x| !x.is_null()) {
-                return Err(AwsError::validation("The legacy parameter AttributesToGet is not supported by Nimbus; use ProjectionExpression instead"));
-            }
+            crate::check_mixing(r, &["ProjectionExpression"], &["AttributesToGet"])?;
             let proj_expr = get_str(r, "ProjectionExpression");
             let mut ectx = context(r, proj_expr.is_some())?;
-            let proj = proj_expr.map(|e| Projection::parse(e, &mut ectx)).transpose().map_err(expr_err)?;
+            let proj = match proj_expr {
+                Some(e) => Some(Projection::parse(e, &mut ectx).map_err(expr_err)?),
+                None => crate::items::attributes_to_get(r)?,
+            };
             ectx.check_all_used().map_err(expr_err)?;
             let table = self.require_table(ctx, name)?;
             admit(&table, false)?;
@@ -169,13 +187,24 @@ impl Inner {
             let mut seen = HashSet::new();
             let mut found = Vec::new();
             let mut units = 0.0;
+            let mut unprocessed = Vec::new();
             for k in r.get("Keys").and_then(Value::as_array).into_iter().flatten() {
                 let key = key_param(&table, &crate::items::item_param(&json!({"Key": k}), "Key")?)?;
                 if !seen.insert(key.clone()) {
                     return Err(AwsError::validation("Provided list of item keys contains duplicates"));
                 }
+                if !unprocessed.is_empty() {
+                    unprocessed.push(k.clone());
+                    continue;
+                }
                 let item = snap.get(KS_ITEMS, &key).map_err(store_err)?.map(|raw| crate::items::decode_item(&raw)).transpose()?;
-                units += read_units(item.as_ref().map_or(0, item_size), consistent);
+                let isz = item.as_ref().map_or(0, item_size);
+                if response_size + isz > MAX_BATCH_GET_RESPONSE {
+                    unprocessed.push(k.clone());
+                    continue;
+                }
+                response_size += isz;
+                units += read_units(isz, consistent);
                 if let Some(item) = item {
                     let shown = match &proj {
                         Some(p) => p.apply(&item),
@@ -185,6 +214,11 @@ impl Inner {
                 }
             }
             charge(&table, false, units);
+            if !unprocessed.is_empty() {
+                let mut rest = r.as_object().cloned().unwrap_or_default();
+                rest.insert("Keys".into(), Value::Array(unprocessed));
+                unprocessed_keys.insert(name.clone(), Value::Object(rest));
+            }
             responses.insert(name.clone(), Value::Array(found));
             if let Some(c) = rcc.render(name, units, true) {
                 caps.push(c);
@@ -192,7 +226,7 @@ impl Inner {
         }
         let mut resp = Map::new();
         resp.insert("Responses".into(), Value::Object(responses));
-        resp.insert("UnprocessedKeys".into(), json!({}));
+        resp.insert("UnprocessedKeys".into(), Value::Object(unprocessed_keys));
         if rcc != Rcc::None {
             resp.insert("ConsumedCapacity".into(), Value::Array(caps));
         }
@@ -225,6 +259,7 @@ impl Inner {
         let mut set = TableSet::new();
         let mut plan = Vec::new();
         let mut seen = HashSet::new();
+        let mut icms: BTreeMap<String, Vec<Value>> = BTreeMap::new();
         for a in &actions {
             let kinds: Vec<(&str, &Value)> = ["Put", "Update", "Delete", "ConditionCheck"]
                 .iter()
@@ -269,9 +304,26 @@ impl Inner {
             if !seen.insert(key.clone()) {
                 return Err(AwsError::validation("Transaction request cannot include multiple operations on one item"));
             }
+            if *kind != "ConditionCheck" {
+                let src = body.get("Item").or_else(|| body.get("Key")).and_then(|x| nimbus_dynamodb_expr::item_from_json(x).ok());
+                if let Some(m) = src.and_then(|i| crate::item_collection_metrics(v, &table, &i)) {
+                    icms.entry(table.name.clone()).or_default().push(m);
+                }
+            }
             let return_old = get_str(body, "ReturnValuesOnConditionCheckFailure") == Some("ALL_OLD");
             plan.push(Planned { table, key, cond, action, return_old });
         }
+        let keys: Vec<Vec<u8>> = plan.iter().map(|p| p.key.clone()).collect();
+        let _held = match self.hold(&keys) {
+            Ok(h) => h,
+            Err(busy) => {
+                return Err(cancelled(
+                    busy.into_iter()
+                        .map(|b| if b { json!({"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}) } else { json!({"Code": "None"}) })
+                        .collect(),
+                ))
+            }
+        };
         let mut guards = set.lock()?;
         let mut reasons = Vec::with_capacity(plan.len());
         let mut failed = false;
@@ -341,6 +393,9 @@ impl Inner {
             let cc: Vec<Value> = units.iter().filter_map(|(n, u)| rcc.render(n, *u, false)).collect();
             resp.insert("ConsumedCapacity".into(), Value::Array(cc));
         }
+        if !icms.is_empty() {
+            resp.insert("ItemCollectionMetrics".into(), json!(icms));
+        }
         out(Value::Object(resp))
     }
 
@@ -366,6 +421,13 @@ impl Inner {
                 return Err(AwsError::validation("Transaction request cannot include multiple operations on one item"));
             }
             plan.push((table, key, proj));
+        }
+        if plan.iter().any(|(_, k, _)| self.is_held(k)) {
+            return Err(cancelled(
+                plan.iter()
+                    .map(|(_, k, _)| if self.is_held(k) { json!({"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}) } else { json!({"Code": "None"}) })
+                    .collect(),
+            ));
         }
         let snap = self.store.snapshot();
         let mut responses = Vec::new();

@@ -3,7 +3,7 @@
 //! JSON body as each member's `location` says.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use base64::Engine;
 use bytes::Bytes;
@@ -38,10 +38,10 @@ struct Template {
 }
 
 fn templates(service: &'static Service) -> Arc<Vec<Template>> {
-    static CACHE: OnceLock<Mutex<HashMap<usize, Arc<Vec<Template>>>>> = OnceLock::new();
+    static CACHE: OnceLock<RwLock<HashMap<usize, Arc<Vec<Template>>>>> = OnceLock::new();
     let key = service as *const Service as usize;
     let cache = CACHE.get_or_init(Default::default);
-    if let Some(hit) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+    if let Some(hit) = cache.read().ok().and_then(|c| c.get(&key).cloned()) {
         return hit;
     }
     let compiled: Vec<Template> = service
@@ -70,7 +70,7 @@ fn templates(service: &'static Service) -> Arc<Vec<Template>> {
         })
         .collect();
     let compiled = Arc::new(compiled);
-    if let Ok(mut c) = cache.lock() {
+    if let Ok(mut c) = cache.write() {
         c.insert(key, compiled.clone());
     }
     compiled

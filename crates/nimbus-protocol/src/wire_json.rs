@@ -5,7 +5,7 @@
 //! case (a DynamoDB item, say) free of it.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{OnceLock, RwLock};
 
 use nimbus_model::schema::{Location, Service, ShapeId, ShapeKind, TimestampFormat};
 use nimbus_types::{format_iso8601, parse_iso8601};
@@ -88,15 +88,15 @@ fn number(secs: f64) -> Value {
 /// Whether any shape reachable from `shape` renames a body member or formats a
 /// timestamp as a string.
 fn needs_walk(service: &Service, shape: ShapeId) -> bool {
-    static MEMO: OnceLock<Mutex<HashMap<(usize, ShapeId), bool>>> = OnceLock::new();
+    static MEMO: OnceLock<RwLock<HashMap<(usize, ShapeId), bool>>> = OnceLock::new();
     let key = (service as *const Service as usize, shape);
     let memo = MEMO.get_or_init(Default::default);
-    if let Some(hit) = memo.lock().ok().and_then(|m| m.get(&key).copied()) {
+    if let Some(hit) = memo.read().ok().and_then(|m| m.get(&key).copied()) {
         return hit;
     }
     let mut seen = vec![false; service.shapes.len()];
     let answer = scan(service, shape, &mut seen);
-    if let Ok(mut m) = memo.lock() {
+    if let Ok(mut m) = memo.write() {
         m.insert(key, answer);
     }
     answer
