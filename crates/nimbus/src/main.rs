@@ -136,6 +136,8 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let dynamodb = nimbus_dynamodb::DynamoDb::new(store.clone());
     edge.register(Arc::new(dynamodb.streams()));
     edge.register(Arc::new(dynamodb));
+    let logs = nimbus_logs::Logs::new(store.clone());
+    edge.register(Arc::new(logs.clone()));
     let s3_config = nimbus_s3::S3Config { region: config.region.clone(), account_id: config.account_id.clone(), auth };
     edge.register_s3(nimbus_s3::service(store.clone(), edge.credentials(), s3_config));
     let listener = TcpListener::bind(config.listen)
