@@ -351,6 +351,26 @@ def test_log_tail(server):
     assert "LogResult" not in r
 
 
+def test_function_logs_reach_cloudwatch_logs(server):
+    lam = server.client("lambda")
+    create(lam, "logged", {"index.py": PY_FEATURES})
+    r, out = invoke(lam, "logged", {"action": "print"})
+    rid = r["ResponseMetadata"]["RequestId"]
+    logs = server.client("logs")
+    streams = logs.describe_log_streams(logGroupName="/aws/lambda/logged")["logStreams"]
+    assert len(streams) == 1 and "[$LATEST]" in streams[0]["logStreamName"]
+    messages = [e["message"] for e in logs.filter_log_events(logGroupName="/aws/lambda/logged")["events"]]
+    assert f"START RequestId: {rid} Version: $LATEST" in messages
+    assert any("hello from the function" in m for m in messages)
+    assert f"END RequestId: {rid}" in messages
+    assert any(m.startswith(f"REPORT RequestId: {rid}") for m in messages)
+    # The aws CLI reads them too (CLI v1 has no `logs tail`; filter-log-events is its equivalent).
+    out = aws(server, "logs", "filter-log-events", "--log-group-name", "/aws/lambda/logged", "--filter-pattern", "REPORT")
+    assert out.returncode == 0, out.stderr
+    events = json.loads(out.stdout)["events"]
+    assert len(events) == 1 and events[0]["message"].startswith(f"REPORT RequestId: {rid}")
+
+
 def test_async_event_invoke_and_retries(fast_server, tmp_path):
     lam = fast_server.client("lambda")
     create(lam, "async", {"index.py": PY_FEATURES})

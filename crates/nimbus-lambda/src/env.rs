@@ -76,10 +76,14 @@ pub struct Spec {
     pub command: std::process::Command,
     pub cgroup: Option<Arc<nimbus_sandbox::Cgroup>>,
     pub label: String,
+    /// The CloudWatch Logs stream this environment writes to.
+    pub log_stream: String,
 }
 
 pub struct Env {
     pub fingerprint: String,
+    /// The CloudWatch Logs stream this environment writes to (one per environment).
+    pub log_stream: String,
     tx: mpsc::Sender<Invocation>,
     shared: Arc<Shared>,
     exit_rx: watch::Receiver<Option<String>>,
@@ -130,6 +134,7 @@ fn error_body(error_type: &str, message: &str) -> Bytes {
 impl Env {
     /// Starts the process and its Runtime API listener.
     pub async fn start(spec: Spec, fingerprint: String) -> Result<Arc<Env>, String> {
+        let log_stream = spec.log_stream.clone();
         let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| format!("cannot bind the Runtime API: {e}"))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let (tx, rx) = mpsc::channel::<Invocation>(1);
@@ -259,6 +264,7 @@ impl Env {
         });
         Ok(Arc::new(Env {
             fingerprint,
+            log_stream,
             tx,
             shared,
             exit_rx,

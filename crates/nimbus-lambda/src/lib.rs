@@ -132,6 +132,8 @@ struct Inner {
     events_running: Mutex<HashSet<Vec<u8>>>,
     /// What the host allows for isolating environments (detected once at start).
     sandbox: Arc<nimbus_sandbox::Host>,
+    /// Where function logs go (CloudWatch Logs), once connected.
+    logs: std::sync::OnceLock<nimbus_logs::Logs>,
 }
 
 fn store_err(e: nimbus_store::Error) -> AwsError {
@@ -167,6 +169,12 @@ fn new_revision() -> String {
 }
 
 impl Lambda {
+    /// Sends function logs to CloudWatch Logs (`/aws/lambda/<name>`, a stream per
+    /// environment). Without it, logs are only seen through `LogType: Tail`.
+    pub fn send_logs_to(&self, logs: nimbus_logs::Logs) {
+        let _ = self.inner.logs.set(logs);
+    }
+
     /// Starts the service: discovers runtimes, writes the bootstrap programs, starts the
     /// code-download listener, the async-invoke worker and the idle reaper.
     pub async fn start(store: Store, config: LambdaConfig) -> Result<Arc<Lambda>, String> {
@@ -202,6 +210,7 @@ impl Lambda {
             events_wake: tokio::sync::Notify::new(),
             events_running: Mutex::new(HashSet::new()),
             sandbox: Arc::new(sandbox),
+            logs: std::sync::OnceLock::new(),
         });
         tokio::spawn(serve_code(listener, inner.store.clone()));
         tokio::spawn(events_worker(inner.clone()));
@@ -879,7 +888,7 @@ impl Inner {
             }
         };
         let command = sb.command(&host, cgroup.as_deref()).map_err(|e| AwsError::internal(format!("cannot prepare the sandbox: {e}")))?;
-        let spec = Spec { program, command, cgroup, label: rec.name.clone() };
+        let spec = Spec { program, command, cgroup, label: rec.name.clone(), log_stream };
         match Env::start(spec, fingerprint).await {
             Ok(e) => Ok(Ok(e)),
             Err(msg) => Ok(Err(Bytes::from(json!({"errorType": "Runtime.InvalidEntrypoint", "errorMessage": msg}).to_string()))),
@@ -922,9 +931,26 @@ impl Inner {
         let r = env
             .run(request_id, &rec.arn(), payload, client_context, rec.timeout as u64 * 1000, rec.memory, want_log)
             .await;
+        let log_stream = env.log_stream.clone();
         self.pools.release(&key, env, &fp);
         drop(slot);
+        self.write_logs(rec, &log_stream, &r.log).await;
         Ok((r.outcome, r.log))
+    }
+
+    /// Sends an invocation's log (START, the function's output, END, REPORT) to
+    /// CloudWatch Logs, one event per line, in the environment's stream.
+    async fn write_logs(&self, rec: &FunctionRecord, stream: &str, log: &[u8]) {
+        let Some(logs) = self.logs.get() else { return };
+        let now = now_ms() as i64;
+        let events: Vec<(i64, String)> =
+            String::from_utf8_lossy(log).lines().filter(|l| !l.is_empty()).map(|l| (now, l.to_string())).collect();
+        let (logs, account, region, group, stream) =
+            (logs.clone(), rec.account.clone(), rec.region.clone(), rec.log_group(), stream.to_string());
+        let written = tokio::task::spawn_blocking(move || logs.append(&account, &region, &group, &stream, events)).await;
+        if let Ok(Err(e)) = written {
+            tracing::warn!("lambda: could not write logs of {}: {e}", rec.name);
+        }
     }
 
     async fn invoke(&self, ctx: &RequestContext, input: t::InvocationRequest, payload: Option<Bytes>) -> Result<Output, AwsError> {

@@ -150,6 +150,7 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         ..nimbus_lambda::LambdaConfig::new(&config.data_dir, addr)
     };
     let lambda = nimbus_lambda::Lambda::start(store.clone(), lambda_config).await?;
+    lambda.send_logs_to(logs.clone());
     edge.register(lambda.clone());
     // API Gateway invokes proxy integrations through Lambda's Invoke operation.
     let apigw = nimbus_apigateway::ApiGateway::new(store.clone(), Arc::new(nimbus_apigateway::HandlerInvoker::new(lambda)), addr.port());
