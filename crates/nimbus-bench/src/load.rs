@@ -54,6 +54,11 @@ pub async fn run(addr: &str, spec: Arc<Spec>, clients: usize, duration: Duration
                 };
                 tokio::spawn(conn);
                 while Instant::now() < deadline {
+                    // A server that closes idle connections (moto does after every answer)
+                    // costs a reconnect, not an error.
+                    if sender.ready().await.is_err() {
+                        continue 'reconnect;
+                    }
                     let mut builder = Request::builder().method(spec.method.clone()).uri(&spec.path).header("host", &addr);
                     for (k, v) in &spec.headers {
                         builder = builder.header(k, v);
@@ -67,10 +72,14 @@ pub async fn run(addr: &str, spec: Arc<Spec>, clients: usize, duration: Duration
                     match sender.send_request(req).await {
                         Ok(resp) => {
                             let ok = resp.status().is_success();
+                            let close = resp.headers().get("connection").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
                             let _ = resp.into_body().collect().await;
                             latencies.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
                             if !ok {
                                 errors += 1;
+                            }
+                            if close {
+                                continue 'reconnect;
                             }
                         }
                         Err(_) => {

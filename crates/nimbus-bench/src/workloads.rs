@@ -235,13 +235,13 @@ pub async fn setup(addr: &str, setup: Setup, state: &mut State) -> Result<(), St
         Setup::Functions => {
             let b64 = |z: Vec<u8>| base64::engine::general_purpose::STANDARD.encode(z);
             let functions = [
-                ("noop-python", "python3.12", "index.handler", zip_of(&[("index.py", "def handler(event, context):\n    return {}\n", 0o644)])?),
-                ("noop-nodejs", "nodejs20.x", "index.handler", zip_of(&[("index.js", "exports.handler = async () => ({});\n", 0o644)])?),
+                ("noop-python", "python3.12", "index.handler", zip_of(&[("index.py", "def handler(event, context):\n    return {'statusCode': 200, 'body': 'ok'}\n", 0o644)])?),
+                ("noop-nodejs", "nodejs20.x", "index.handler", zip_of(&[("index.js", "exports.handler = async () => ({statusCode: 200, body: 'ok'});\n", 0o644)])?),
                 ("noop-provided", "provided.al2023", "unused", zip_of(&[("bootstrap", PROVIDED_BOOTSTRAP, 0o755)])?),
             ];
             for (name, runtime, handler, zip) in functions {
                 let body = json!({"FunctionName": name, "Runtime": runtime, "Handler": handler,
-                                  "Role": "arn:aws:iam::000000000000:role/bench", "Code": {"ZipFile": b64(zip)}, "Timeout": 30});
+                                  "Role": "arn:aws:iam::123456789012:role/bench", "Code": {"ZipFile": b64(zip)}, "Timeout": 30});
                 call(addr, Method::POST, "/2015-03-31/functions", rest("lambda"), body).await?;
                 // Warm one environment so the workload measures warm invokes.
                 call(addr, Method::POST, &format!("/2015-03-31/functions/{name}/invocations"), rest("lambda"), json!({})).await?;
