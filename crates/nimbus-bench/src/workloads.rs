@@ -243,8 +243,16 @@ pub async fn setup(addr: &str, setup: Setup, state: &mut State) -> Result<(), St
                 let body = json!({"FunctionName": name, "Runtime": runtime, "Handler": handler,
                                   "Role": "arn:aws:iam::123456789012:role/bench", "Code": {"ZipFile": b64(zip)}, "Timeout": 30});
                 call(addr, Method::POST, "/2015-03-31/functions", rest("lambda"), body).await?;
-                // Warm one environment so the workload measures warm invokes.
-                call(addr, Method::POST, &format!("/2015-03-31/functions/{name}/invocations"), rest("lambda"), json!({})).await?;
+                // Warm as many environments as the widest workload has clients, so the
+                // workloads measure warm invokes (cold starts are their own row).
+                let mut warming = Vec::new();
+                for _ in 0..32 {
+                    let (addr, path) = (addr.to_string(), format!("/2015-03-31/functions/{name}/invocations"));
+                    warming.push(tokio::spawn(async move { call(&addr, Method::POST, &path, rest("lambda"), json!({})).await }));
+                }
+                for w in warming {
+                    w.await.map_err(|e| e.to_string())??;
+                }
             }
             Ok(())
         }

@@ -94,7 +94,14 @@ pub struct Env {
     reported_init: AtomicBool,
     broken: AtomicBool,
     cgroup: Option<Arc<nimbus_sandbox::Cgroup>>,
+    /// Idle freezing: (invocations started, frozen now). Freezing waits a few ms after an
+    /// invocation so back-to-back invocations do not pay a freeze and thaw each (a v1
+    /// freezer transition can take tens of ms).
+    freeze: Arc<Mutex<(u64, bool)>>,
 }
+
+/// How long an environment stays idle before it is frozen.
+const FREEZE_AFTER: Duration = Duration::from_millis(5);
 
 impl Drop for Env {
     fn drop(&mut self) {
@@ -265,6 +272,7 @@ impl Env {
         Ok(Arc::new(Env {
             fingerprint,
             log_stream,
+            freeze: Arc::new(Mutex::new((0, false))),
             tx,
             shared,
             exit_rx,
@@ -325,8 +333,12 @@ impl Env {
     ) -> RunResult {
         lock(&self.shared.log).clear();
         if let Some(cg) = &self.cgroup {
-            if let Err(e) = cg.thaw() {
-                tracing::debug!("thaw failed: {e}");
+            let mut state = lock(&self.freeze);
+            state.0 += 1;
+            if std::mem::replace(&mut state.1, false) {
+                if let Err(e) = cg.thaw() {
+                    tracing::debug!("thaw failed: {e}");
+                }
             }
         }
         let start = Instant::now();
@@ -461,9 +473,18 @@ impl Env {
         if self.healthy() {
             if let Some(cg) = &self.cgroup {
                 // Idle until the next invocation: background threads do not run (as on AWS).
-                if let Err(e) = cg.freeze() {
-                    tracing::debug!("freeze failed: {e}");
-                }
+                let (cg, freeze) = (cg.clone(), self.freeze.clone());
+                let started = lock(&freeze).0;
+                tokio::spawn(async move {
+                    tokio::time::sleep(FREEZE_AFTER).await;
+                    let mut state = lock(&freeze);
+                    if state.0 == started && !state.1 {
+                        match cg.freeze() {
+                            Ok(()) => state.1 = true,
+                            Err(e) => tracing::debug!("freeze failed: {e}"),
+                        }
+                    }
+                });
             }
         }
         RunResult { outcome, log }
