@@ -241,7 +241,10 @@ pub async fn setup(addr: &str, setup: Setup, state: &mut State) -> Result<(), St
             ];
             for (name, runtime, handler, zip) in functions {
                 let body = json!({"FunctionName": name, "Runtime": runtime, "Handler": handler,
-                                  "Role": "arn:aws:iam::123456789012:role/bench", "Code": {"ZipFile": b64(zip)}, "Timeout": 30});
+                                  "Role": "arn:aws:iam::123456789012:role/bench", "Code": {"ZipFile": b64(zip)}, "Timeout": 30,
+                                  // One full vCPU (1,769 MB, as on AWS): at 128 MB the cgroup CPU quota
+                                  // (7% of a core, as AWS gives) would throttle the no-op itself.
+                                  "MemorySize": 1769});
                 call(addr, Method::POST, "/2015-03-31/functions", rest("lambda"), body).await?;
                 // Warm as many environments as the widest workload has clients, so the
                 // workloads measure warm invokes (cold starts are their own row).
