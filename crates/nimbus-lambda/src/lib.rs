@@ -169,6 +169,24 @@ fn new_revision() -> String {
 }
 
 impl Lambda {
+    /// True when `function` (a name or an ARN, `$LATEST` only) exists in `account`/`region`.
+    /// For other services that validate a destination (S3 event notifications).
+    pub fn function_exists(&self, account: &str, region: &str, function: &str) -> bool {
+        let ctx = RequestContext { request_id: String::new(), account_id: account.to_string(), region: region.to_string(), access_key_id: None, assumed_role_arn: None };
+        self.inner.resolve(&ctx, function, None).is_ok()
+    }
+
+    /// Queues an asynchronous ("Event") invocation of `function` (a name or an ARN) on the
+    /// durable event queue, exactly as `Invoke` with `InvocationType: Event` does.
+    pub fn invoke_async(&self, account: &str, region: &str, function: &str, payload: Bytes) -> Result<(), AwsError> {
+        let ctx = RequestContext { request_id: nimbus_types::new_request_id(), account_id: account.to_string(), region: region.to_string(), access_key_id: None, assumed_role_arn: None };
+        let rec = self.inner.resolve(&ctx, function, None)?;
+        if payload.len() > MAX_ASYNC_PAYLOAD {
+            return Err(AwsError::new(413, "RequestEntityTooLargeException", format!("{} byte payload is too large for the Event invocation type (limit {MAX_ASYNC_PAYLOAD} bytes)", payload.len())));
+        }
+        self.inner.enqueue(&rec, &ctx.request_id, &payload, None)
+    }
+
     /// Sends function logs to CloudWatch Logs (`/aws/lambda/<name>`, a stream per
     /// environment). Without it, logs are only seen through `LogType: Tail`.
     pub fn send_logs_to(&self, logs: nimbus_logs::Logs) {

@@ -26,11 +26,12 @@ const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 
 pub struct Backend {
     store: Store,
+    events: crate::notify::TargetSlot,
 }
 
 impl Backend {
-    pub fn new(store: Store) -> Self {
-        Backend { store }
+    pub fn new(store: Store, events: crate::notify::TargetSlot) -> Self {
+        Backend { store, events }
     }
 }
 
@@ -68,6 +69,7 @@ fn identity<T>(req: &S3Request<T>) -> Identity {
         .unwrap_or(Identity {
             account_id: nimbus_types::DEFAULT_ACCOUNT.into(),
             region: nimbus_types::DEFAULT_REGION.into(),
+            request_id: nimbus_types::new_request_id(),
         })
 }
 
@@ -603,6 +605,7 @@ impl S3 for Backend {
             created_ms: now_ms(),
             tags: None,
             notification_xml: None,
+            notifications: None,
         };
         self.store
             .put(
@@ -717,6 +720,49 @@ impl S3 for Backend {
         Ok(S3Response::new(DeleteBucketOutput {}))
     }
 
+    async fn put_bucket_notification_configuration(
+        &self,
+        req: S3Request<PutBucketNotificationConfigurationInput>,
+    ) -> S3Result<S3Response<PutBucketNotificationConfigurationOutput>> {
+        let input = req.input;
+        let mut meta = self.bucket(&input.bucket)?;
+        let target = self.events.get().cloned();
+        let (account, region) = (meta.account_id.clone(), meta.region.clone());
+        let exists = |arn: &str| target.as_ref().map(|t| t.exists(&account, &region, arn));
+        let parsed = crate::notify::parse(
+            input.notification_configuration,
+            input.skip_destination_validation.unwrap_or(false),
+            &exists,
+        )?;
+        meta.notifications = (!parsed.destinations.is_empty() || parsed.event_bridge).then_some(parsed);
+        self.store
+            .put(
+                BUCKETS,
+                input.bucket.as_bytes().to_vec(),
+                serde_json::to_vec(&meta).map_err(internal)?,
+            )
+            .map_err(internal)?;
+        Ok(S3Response::new(PutBucketNotificationConfigurationOutput::default()))
+    }
+
+    async fn get_bucket_notification_configuration(
+        &self,
+        req: S3Request<GetBucketNotificationConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketNotificationConfigurationOutput>> {
+        let meta = self.bucket(&req.input.bucket)?;
+        let c = meta
+            .notifications
+            .as_ref()
+            .map(crate::notify::to_dto)
+            .unwrap_or_default();
+        Ok(S3Response::new(GetBucketNotificationConfigurationOutput {
+            event_bridge_configuration: c.event_bridge_configuration,
+            lambda_function_configurations: c.lambda_function_configurations,
+            queue_configurations: c.queue_configurations,
+            topic_configurations: c.topic_configurations,
+        }))
+    }
+
     async fn get_bucket_location(
         &self,
         req: S3Request<GetBucketLocationInput>,
@@ -733,6 +779,7 @@ impl S3 for Backend {
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
+        let who = identity(&req);
         let i = &req.input;
         self.bucket(&i.bucket)?;
         if let Some(c) = &i.if_none_match {
@@ -817,6 +864,7 @@ impl S3 for Backend {
             storage_class: i.storage_class.map(|s| s.as_str().to_string()),
         };
         self.commit_object(&i.bucket, &i.key, &meta, WriteBatch::new())?;
+        self.notify(&who, &i.bucket, "s3:ObjectCreated:Put", &i.key, Some((meta.size, &meta.etag)));
         let [crc32, crc32c, sha1, sha256, crc64] = put_checksums(&meta.checksums);
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(etag(&meta.etag)),
@@ -987,6 +1035,7 @@ impl S3 for Backend {
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let who = identity(&req);
         let i = &req.input;
         self.bucket(&i.bucket)?;
         if let Some(old) = self.object(&i.bucket, &i.key)? {
@@ -995,6 +1044,7 @@ impl S3 for Backend {
                 .map_err(internal)?;
             self.delete_blob(&old.blob);
         }
+        self.notify(&who, &i.bucket, "s3:ObjectRemoved:Delete", &i.key, None);
         Ok(S3Response::with_status(
             DeleteObjectOutput::default(),
             http::StatusCode::NO_CONTENT,
@@ -1005,6 +1055,7 @@ impl S3 for Backend {
         &self,
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let who = identity(&req);
         let i = &req.input;
         self.bucket(&i.bucket)?;
         let quiet = i.delete.quiet.unwrap_or(false);
@@ -1022,6 +1073,7 @@ impl S3 for Backend {
             })();
             match result {
                 Ok(()) => {
+                    self.notify(&who, &i.bucket, "s3:ObjectRemoved:Delete", &o.key, None);
                     if !quiet {
                         deleted.push(DeletedObject {
                             key: Some(o.key.clone()),
@@ -1048,6 +1100,7 @@ impl S3 for Backend {
         &self,
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
+        let who = identity(&req);
         let i = req.input;
         let (src_bucket, src_key) = match &i.copy_source {
             CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
@@ -1110,6 +1163,7 @@ impl S3 for Backend {
             meta.storage_class = Some(sc.as_str().to_string());
         }
         self.commit_object(&i.bucket, &i.key, &meta, WriteBatch::new())?;
+        self.notify(&who, &i.bucket, "s3:ObjectCreated:Copy", &i.key, Some((meta.size, &meta.etag)));
         let [crc32, crc32c, sha1, sha256, crc64] = put_checksums(&meta.checksums);
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult {
@@ -1410,6 +1464,7 @@ impl S3 for Backend {
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let who = identity(&req);
         let i = req.input;
         self.bucket(&i.bucket)?;
         let upload = self.upload(&i.bucket, &i.key, &i.upload_id)?;
@@ -1538,6 +1593,7 @@ impl S3 for Backend {
         for p in &stored {
             self.delete_blob(&p.blob);
         }
+        self.notify(&who, &i.bucket, "s3:ObjectCreated:CompleteMultipartUpload", &i.key, Some((meta.size, &meta.etag)));
         let [crc32, crc32c, sha1, sha256, crc64] = put_checksums(&meta.checksums);
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             bucket: Some(i.bucket.clone()),
@@ -1767,6 +1823,36 @@ fn identity_owner() -> String {
 }
 
 impl Backend {
+    /// Sends `event` (e.g. `s3:ObjectCreated:Put`) on `bucket/key` to every matching
+    /// configuration. Called after the change is committed; never fails the request.
+    fn notify(&self, id: &Identity, bucket: &str, event: &str, key: &str, object: Option<(u64, &str)>) {
+        let Some(target) = self.events.get() else { return };
+        let meta = match self.bucket(bucket) {
+            Ok(m) => m,
+            Err(_) => return,
+        };
+        let Some(n) = &meta.notifications else { return };
+        if crate::notify::matching(n, event, key).is_empty() {
+            return;
+        }
+        let sequencer = crate::notify::next_sequencer();
+        let happened = crate::notify::Happened {
+            event,
+            bucket,
+            bucket_region: &meta.region,
+            bucket_owner: &meta.account_id,
+            key,
+            object,
+            version_id: None,
+            requester_account: &id.account_id,
+            request_id: &id.request_id,
+            source_ip: "127.0.0.1",
+            time_ms: now_ms(),
+            sequencer: &sequencer,
+        };
+        crate::notify::deliver(target.as_ref(), n, &happened);
+    }
+
     fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> S3Result<UploadMeta> {
         let raw = self
             .store

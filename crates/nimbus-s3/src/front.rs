@@ -43,11 +43,13 @@ pub struct S3Front {
     config: S3Config,
     credentials: Arc<dyn Credentials>,
     verifier: Option<Verifier>,
+    events: crate::notify::TargetSlot,
 }
 
 impl S3Front {
     pub(crate) fn new(store: Store, credentials: Arc<dyn Credentials>, config: S3Config) -> Self {
-        let mut builder = s3s::service::S3ServiceBuilder::new(Backend::new(store));
+        let events = crate::notify::TargetSlot::default();
+        let mut builder = s3s::service::S3ServiceBuilder::new(Backend::new(store, events.clone()));
         builder.set_host(VirtualHosts);
         let verifier = (config.auth == AuthMode::Sigv4)
             .then(|| Verifier::new(credentials.clone().as_provider()));
@@ -56,17 +58,25 @@ impl S3Front {
             config,
             credentials,
             verifier,
+            events,
         }
+    }
+
+    /// Sets where event notifications go (once; later calls are ignored). Until it is
+    /// set, configurations naming Lambda functions cannot be validated and nothing is sent.
+    pub fn set_event_target(&self, target: std::sync::Arc<dyn crate::EventTarget>) {
+        let _ = self.events.set(target);
     }
 
     /// Authenticates and rewrites the request for s3s.
     #[allow(clippy::result_large_err)]
-    fn prepare(&self, req: Request<Incoming>) -> Result<s3s::HttpRequest, Response<EdgeBody>> {
+    fn prepare(&self, req: Request<Incoming>, request_id: &str) -> Result<s3s::HttpRequest, Response<EdgeBody>> {
         let (mut parts, body) = req.into_parts();
         let (scope_key, scope_region) = scope_of(&parts);
         let mut identity = Identity {
             account_id: self.config.account_id.clone(),
             region: self.config.region.clone(),
+            request_id: request_id.to_string(),
         };
         if let Some(r) = scope_region.filter(|r| !r.is_empty()) {
             identity.region = r;
@@ -223,9 +233,9 @@ impl StreamHandler for S3Front {
     ) -> Pin<Box<dyn Future<Output = Response<EdgeBody>> + Send + 'static>> {
         // The edge holds us in an Arc for its lifetime; s3s' service is a cheap clone.
         let s3s = self.s3s.clone();
-        let prepared = self.prepare(req);
+        let request_id = nimbus_types::new_request_id();
+        let prepared = self.prepare(req, &request_id);
         Box::pin(async move {
-            let request_id = nimbus_types::new_request_id();
             let mut response = match prepared {
                 Ok(req) => match s3s.call(req).await {
                     Ok(resp) => resp.map(|b| BodyExt::map_err(b, |e| -> BoxError { e }).boxed()),

@@ -15,6 +15,7 @@
 mod backend;
 mod front;
 mod meta;
+mod notify;
 
 use std::sync::Arc;
 
@@ -22,6 +23,9 @@ use nimbus_edge::{AuthMode, Credentials};
 use nimbus_store::Store;
 
 pub use front::S3Front;
+pub use notify::EventTarget;
+/// The JSON value an [`EventTarget`] receives (`{"Records": [record]}`).
+pub use serde_json::Value as EventJson;
 
 /// What the S3 service needs from the binary.
 pub struct S3Config {
@@ -43,4 +47,6 @@ pub fn service(store: Store, credentials: Arc<dyn Credentials>, config: S3Config
 pub(crate) struct Identity {
     pub account_id: String,
     pub region: String,
+    /// The `x-amz-request-id` the front answers with.
+    pub request_id: String,
 }

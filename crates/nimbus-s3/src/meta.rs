@@ -21,6 +21,9 @@ pub struct BucketMeta {
     /// The notification configuration as the client sent it (XML, re-served verbatim).
     #[serde(default)]
     pub notification_xml: Option<String>,
+    /// The event notification configuration (PutBucketNotificationConfiguration).
+    #[serde(default)]
+    pub notifications: Option<crate::notify::Notifications>,
 }
 
 /// `s3.objects`: `bucket/key` → metadata; the data is blob `blob`.

@@ -2,6 +2,7 @@
 
 mod config;
 mod keyring;
+mod wiring;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -139,7 +140,8 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let logs = nimbus_logs::Logs::new(store.clone());
     edge.register(Arc::new(logs.clone()));
     let s3_config = nimbus_s3::S3Config { region: config.region.clone(), account_id: config.account_id.clone(), auth };
-    edge.register_s3(nimbus_s3::service(store.clone(), edge.credentials(), s3_config));
+    let s3 = nimbus_s3::service(store.clone(), edge.credentials(), s3_config);
+    edge.register_s3(s3.clone());
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
@@ -151,6 +153,8 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     };
     let lambda = nimbus_lambda::Lambda::start(store.clone(), lambda_config).await?;
     lambda.send_logs_to(logs.clone());
+    // S3 event notifications go to Lambda's durable async queue.
+    s3.set_event_target(Arc::new(wiring::LambdaEvents(lambda.clone())));
     edge.register(lambda.clone());
     // API Gateway invokes proxy integrations through Lambda's Invoke operation.
     let apigw = nimbus_apigateway::ApiGateway::new(store.clone(), Arc::new(nimbus_apigateway::HandlerInvoker::new(lambda)), addr.port());
