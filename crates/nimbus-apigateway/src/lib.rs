@@ -7,6 +7,9 @@
 //! integrations, so later edits change nothing a stage serves until the API is
 //! redeployed. HTTP API stages with `AutoDeploy` serve the live routes.
 //!
+//! OpenAPI 3.0 / Swagger 2.0 documents (JSON or YAML) import into and export from
+//! both kinds of API (see the `openapi` module).
+//!
 //! Lambda proxy integrations call a [`FunctionInvoker`], so this crate does not
 //! depend on the Lambda service. Lambda resource policies (`AddPermission`) are not
 //! checked yet: every integration may invoke its function.
@@ -15,6 +18,7 @@ mod data;
 mod db;
 mod forward;
 mod ids;
+mod openapi;
 mod rest;
 mod v2;
 

@@ -411,3 +411,102 @@ async fn binary_bodies_and_mock() {
     assert_eq!(status, 204);
     assert_eq!(headers["access-control-allow-origin"], "*");
 }
+
+async fn call_payload(
+    h: &Arc<dyn nimbus_protocol::Handler>,
+    op: &str,
+    value: Value,
+    payload: &str,
+) -> Result<nimbus_protocol::Output, AwsError> {
+    let op = h.model().operation(op).unwrap();
+    assert!(h.implements(op.name), "{}", op.name);
+    let ctx = RequestContext::new("000000000000", "us-east-1");
+    h.call(
+        &ctx,
+        op,
+        Input {
+            value,
+            payload: Some(Bytes::from(payload.to_string())),
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn import_put_and_export_rest_api() {
+    let m = mock(json!({"statusCode": 200, "body": "hi"}));
+    let gw = ApiGateway::new(Store::temporary().unwrap(), m.clone(), 4566);
+    let h = gw.rest_apis();
+    let doc = format!(
+        "openapi: 3.0.1\ninfo:\n  title: imp\npaths:\n  /a/{{id}}:\n    get:\n      x-amazon-apigateway-integration:\n        type: aws_proxy\n        httpMethod: POST\n        uri: {}\n  /m:\n    get:\n      responses:\n        200:\n          description: ok\n      x-amazon-apigateway-integration:\n        type: mock\n        requestTemplates:\n          application/json: '{{\"statusCode\": 200}}'\n        responses:\n          default:\n            statusCode: 200\n            responseTemplates:\n              application/json: '{{\"m\": 1}}'\n",
+        uri()
+    );
+    let api = call_payload(&h, "ImportRestApi", json!({"parameters": {"endpointConfigurationTypes": "REGIONAL"}}), &doc)
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(api["name"], "imp");
+    assert_eq!(api["endpointConfiguration"]["types"], json!(["REGIONAL"]));
+    let id = api["id"].as_str().unwrap().to_string();
+    let paths = |v: Value| -> Vec<(String, Vec<String>)> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["path"].as_str().unwrap().to_string(),
+                    r["resourceMethods"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default(),
+                )
+            })
+            .collect()
+    };
+    let got = paths(call(&h, "GetResources", json!({"restApiId": id})).await.unwrap());
+    assert_eq!(
+        got,
+        vec![
+            ("/".to_string(), vec![]),
+            ("/a".to_string(), vec![]),
+            ("/a/{id}".to_string(), vec!["GET".to_string()]),
+            ("/m".to_string(), vec!["GET".to_string()])
+        ]
+    );
+    call(&h, "CreateDeployment", json!({"restApiId": id, "stageName": "s"})).await.unwrap();
+    let (status, _, body) = get(&gw, &format!("/restapis/{id}/s/_user_request_/m"), None, "").await;
+    assert_eq!((status, body.as_ref()), (200, &b"{\"m\": 1}"[..]));
+    let (status, _, _) = get(&gw, &format!("/restapis/{id}/s/_user_request_/a/9"), None, "").await;
+    assert_eq!(status, 200);
+    assert_eq!(m.events.lock().unwrap().pop().unwrap().1["pathParameters"]["id"], "9");
+
+    // Export, then import the export as a new API.
+    let op = h.model().operation("GetExport").unwrap();
+    let ctx = RequestContext::new("000000000000", "us-east-1");
+    let out = h
+        .call(&ctx, op, Input { value: json!({"restApiId": id, "stageName": "s", "exportType": "swagger", "accepts": "application/yaml", "parameters": {"extensions": "integrations"}}), payload: None })
+        .await
+        .unwrap();
+    assert_eq!(out.value["contentType"], "application/yaml");
+    let text = String::from_utf8(out.payload.unwrap().to_vec()).unwrap();
+    assert!(text.contains("swagger: '2.0'") || text.contains("swagger: \"2.0\""), "{text}");
+    let copy = call_payload(&h, "ImportRestApi", json!({}), &text).await.unwrap().value;
+    let cid = copy["id"].as_str().unwrap().to_string();
+    assert_ne!(cid, id);
+    assert_eq!(paths(call(&h, "GetResources", json!({"restApiId": cid})).await.unwrap()), got);
+
+    // Merge adds, overwrite replaces.
+    let extra = r#"{"swagger": "2.0", "info": {"title": "x"}, "paths": {"/n": {"post": {"x-amazon-apigateway-integration": {"type": "mock"}}}}}"#;
+    call_payload(&h, "PutRestApi", json!({"restApiId": id, "mode": "merge"}), extra).await.unwrap();
+    assert_eq!(paths(call(&h, "GetResources", json!({"restApiId": id})).await.unwrap()).len(), 5);
+    let over = call_payload(&h, "PutRestApi", json!({"restApiId": id, "mode": "overwrite"}), extra).await.unwrap().value;
+    assert_eq!(over["name"], "x");
+    assert_eq!(
+        paths(call(&h, "GetResources", json!({"restApiId": id})).await.unwrap()),
+        vec![("/".to_string(), vec![]), ("/n".to_string(), vec!["POST".to_string()])]
+    );
+    let e = call_payload(&h, "PutRestApi", json!({"restApiId": id, "mode": "replace"}), extra).await.unwrap_err();
+    assert_eq!(e.code, "BadRequestException");
+    let e = call_payload(&h, "ImportRestApi", json!({}), "{nope").await.unwrap_err();
+    assert_eq!((e.code.as_ref(), e.message.as_ref()), ("BadRequestException", "Invalid OpenAPI input."));
+    let e = call_payload(&h, "ImportRestApi", json!({"failOnWarnings": true}), r#"{"openapi": "3.0.1", "info": {"title": "w"}, "paths": {"/a": {"trace": {}}}}"#).await.unwrap_err();
+    assert!(e.message.starts_with("Warnings found during import:"));
+}

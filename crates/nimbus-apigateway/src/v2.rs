@@ -12,6 +12,7 @@ use nimbus_types::{epoch_now, AwsError, RequestContext};
 use serde::{Deserialize, Serialize};
 
 use crate::db::{self, ApiIndex};
+use crate::openapi;
 use crate::{bad_request, conflict, ids, not_found, Inner};
 
 const V: &str = "v2";
@@ -588,6 +589,9 @@ impl Handler for HttpApis {
                     | DeleteStage
                     | CreateDeployment
                     | GetDeployments
+                    | ImportApi
+                    | ReimportApi
+                    | ExportApi
             )
         )
     }
@@ -617,6 +621,7 @@ impl Handler for HttpApis {
                     | Op::GetStage
                     | Op::GetStages
                     | Op::GetDeployments
+                    | Op::ExportApi
             );
             let _guard = if is_write {
                 Some(self.inner.write.lock().await)
@@ -748,6 +753,15 @@ impl HttpApis {
                 Ok(Output::default())
             }
             Op::CreateDeployment => Output::from(&self.create_deployment(ctx, input.parse()?)?),
+            Op::ImportApi => {
+                let i: t::ImportApiRequest = input.parse()?;
+                self.import_api(ctx, None, &i.body, i.basepath.as_deref(), i.fail_on_warnings.unwrap_or(false))
+            }
+            Op::ReimportApi => {
+                let i: t::ReimportApiRequest = input.parse()?;
+                self.import_api(ctx, Some(&i.api_id), &i.body, i.basepath.as_deref(), i.fail_on_warnings.unwrap_or(false))
+            }
+            Op::ExportApi => self.export_api(ctx, input.parse()?),
             Op::GetDeployments => {
                 self.api(&s)?;
                 let recs: Vec<DeploymentRecord> = self.db().list(&s.prefix("dep"))?;
@@ -761,5 +775,146 @@ impl HttpApis {
                 &format!("{op:?}"),
             )),
         }
+    }
+}
+
+impl HttpApis {
+    /// ImportApi (`existing` is None) and ReimportApi: the document's routes and
+    /// integrations replace the API's.
+    fn import_api(
+        &self,
+        ctx: &RequestContext,
+        existing: Option<&str>,
+        body: &str,
+        basepath: Option<&str>,
+        fail: bool,
+    ) -> Result<Output, AwsError> {
+        let (doc, flavor) = openapi::parse_document(body.as_bytes())?;
+        let spec = openapi::http_spec(&doc, flavor)?;
+        let mut warnings = spec.warnings.clone();
+        if let Some(b) = basepath.filter(|b| *b != "ignore") {
+            warnings.push(format!("Basepath {b} is not supported by Nimbus and was ignored"));
+        }
+        openapi::check_warnings(&warnings, fail)?;
+        let mut api = match existing {
+            Some(id) => {
+                let s = scope(ctx, id);
+                let mut api = self.api(&s)?;
+                if let Some(n) = spec.name.clone().filter(|n| !n.is_empty()) {
+                    api.name = Some(n);
+                }
+                api.description = spec.description.clone();
+                api.version = spec.version.clone();
+                api
+            }
+            None => self.create_api(
+                ctx,
+                t::CreateApiRequest {
+                    name: spec
+                        .name
+                        .clone()
+                        .filter(|n| !n.is_empty())
+                        .ok_or_else(openapi::invalid)?,
+                    description: spec.description.clone(),
+                    version: spec.version.clone(),
+                    protocol_type: "HTTP".into(),
+                    ..Default::default()
+                },
+            )?,
+        };
+        let id = api.api_id.clone().unwrap_or_default();
+        let s = scope(ctx, &id);
+        let mut b = self.db().batch();
+        if existing.is_some() {
+            for k in self.db().keys(&s.prefix("route"))? {
+                b.delete(k);
+            }
+            for k in self.db().keys(&s.prefix("integ"))? {
+                b.delete(k);
+            }
+        }
+        let mut integ_ids = Vec::new();
+        for i in &spec.integrations {
+            let mut i = i.clone();
+            let iid = ids::lower_alnum(7);
+            i.integration_id = Some(iid.clone());
+            b.put(&s.key("integ", &iid), &i)?;
+            integ_ids.push(iid);
+        }
+        for (key, idx, op_name) in &spec.routes {
+            let route = t::Route {
+                api_key_required: Some(false),
+                authorization_type: Some("NONE".into()),
+                operation_name: op_name.clone(),
+                route_id: Some(ids::lower_alnum(7)),
+                route_key: Some(key.clone()),
+                target: idx
+                    .and_then(|i| integ_ids.get(i))
+                    .map(|iid| format!("integrations/{iid}")),
+                ..Default::default()
+            };
+            b.put(&s.key("route", route.route_id.as_deref().unwrap_or_default()), &route)?;
+        }
+        b.put(&s.api_key(), &api)?;
+        if let Err(e) = self.db().commit(b) {
+            if existing.is_none() {
+                let _ = self.delete_api(ctx, &id);
+            }
+            return Err(e);
+        }
+        if !warnings.is_empty() {
+            api.warnings = Some(warnings);
+        }
+        Output::from(&api)
+    }
+
+    fn export_api(&self, ctx: &RequestContext, i: t::ExportApiRequest) -> Result<Output, AwsError> {
+        let s = scope(ctx, &i.api_id);
+        let api = self.api(&s)?;
+        if i.specification != "OAS30" {
+            return Err(bad_request(format!(
+                "Invalid Specification {}. Valid values are: OAS30",
+                i.specification
+            )));
+        }
+        let yaml = match i.output_type.as_str() {
+            "YAML" => true,
+            "JSON" => false,
+            other => {
+                return Err(bad_request(format!(
+                    "Invalid OutputType {other}. Valid values are: YAML, JSON"
+                )))
+            }
+        };
+        let mut routes: Vec<t::Route> = self.db().list(&s.prefix("route"))?;
+        let mut integrations: Vec<t::Integration> = self.db().list(&s.prefix("integ"))?;
+        let mut base = format!("http://{}.execute-api.localhost:{}", i.api_id, self.inner.port);
+        if let Some(name) = &i.stage_name {
+            let st = self.stage(&s, name)?;
+            if name != "$default" {
+                base = format!("{base}/{name}");
+            }
+            if st.auto_deploy != Some(true) {
+                if let Some(d) = &st.deployment_id {
+                    if let Some(rec) = self.db().get::<DeploymentRecord>(&s.key("dep", d))? {
+                        routes = rec.routes;
+                        integrations = rec.integrations;
+                    }
+                }
+            }
+        }
+        routes.sort_by(|a, b| a.route_key.cmp(&b.route_key));
+        let doc = openapi::export_http(
+            &api,
+            &routes,
+            &integrations,
+            i.include_extensions.unwrap_or(true),
+            &base,
+        );
+        let body = openapi::render(&doc, yaml)?;
+        Ok(Output {
+            value: serde_json::json!({}),
+            payload: Some(bytes::Bytes::from(body)),
+        })
     }
 }

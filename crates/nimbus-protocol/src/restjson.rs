@@ -292,8 +292,20 @@ pub fn decode(
             }
         }
     }
-    let value = Value::Object(value);
+    // A blob or string payload travels in `payload`, not in `value`; a non-empty body
+    // satisfies the member's `required` trait.
+    let placeholder = match (&payload, st.payload) {
+        (Some(_), Some(p)) if !value.contains_key(p) => {
+            value.insert(p.to_string(), Value::String(String::new()));
+            Some(p)
+        }
+        _ => None,
+    };
+    let mut value = Value::Object(value);
     check_input(service, Wire::RestJson, shape_id, &value)?;
+    if let (Some(p), Value::Object(map)) = (placeholder, &mut value) {
+        map.remove(p);
+    }
     Ok(Input { value, payload })
 }
 
