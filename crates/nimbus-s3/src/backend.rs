@@ -818,26 +818,8 @@ impl S3 for Backend {
         let mut req = req;
         let body = req.input.body.take();
         let written = self.write_blob(blob.clone(), body, &decl.algos).await?;
-        let check = (|| {
-            if let Some(md5) = &req.input.content_md5 {
-                use base64::Engine;
-                let want = base64::engine::general_purpose::STANDARD
-                    .decode(md5)
-                    .map_err(|_| {
-                        S3Error::with_message(
-                            S3ErrorCode::InvalidDigest,
-                            "The Content-MD5 you specified was invalid.",
-                        )
-                    })?;
-                if want != written.md5 {
-                    return Err(S3Error::with_message(
-                        S3ErrorCode::BadDigest,
-                        "The Content-MD5 you specified did not match what we received.",
-                    ));
-                }
-            }
-            verify_checksums(&req, &decl, &written.checksums)
-        })();
+        let check = check_content_md5(req.input.content_md5.as_deref(), &written.md5)
+            .and_then(|()| verify_checksums(&req, &decl, &written.checksums));
         if let Err(e) = check {
             self.delete_blob(&blob);
             return Err(e);
@@ -1403,26 +1385,8 @@ impl S3 for Backend {
         let mut req = req;
         let body = req.input.body.take();
         let written = self.write_blob(blob.clone(), body, &algos).await?;
-        let check = (|| {
-            if let Some(md5) = &req.input.content_md5 {
-                use base64::Engine;
-                let want = base64::engine::general_purpose::STANDARD
-                    .decode(md5)
-                    .map_err(|_| {
-                        S3Error::with_message(
-                            S3ErrorCode::InvalidDigest,
-                            "The Content-MD5 you specified was invalid.",
-                        )
-                    })?;
-                if want != written.md5 {
-                    return Err(S3Error::with_message(
-                        S3ErrorCode::BadDigest,
-                        "The Content-MD5 you specified did not match what we received.",
-                    ));
-                }
-            }
-            verify_checksums(&req, &decl, &written.checksums)
-        })();
+        let check = check_content_md5(req.input.content_md5.as_deref(), &written.md5)
+            .and_then(|()| verify_checksums(&req, &decl, &written.checksums));
         if let Err(e) = check {
             self.delete_blob(&blob);
             return Err(e);
@@ -1878,4 +1842,20 @@ impl Backend {
         }
         Ok(out)
     }
+}
+
+/// Checks a `Content-MD5` header against the MD5 of what was received.
+fn check_content_md5(content_md5: Option<&str>, received: &[u8]) -> S3Result<()> {
+    let Some(md5) = content_md5 else { return Ok(()) };
+    use base64::Engine;
+    let want = base64::engine::general_purpose::STANDARD
+        .decode(md5)
+        .map_err(|_| S3Error::with_message(S3ErrorCode::InvalidDigest, "The Content-MD5 you specified was invalid."))?;
+    if want != received {
+        return Err(S3Error::with_message(
+            S3ErrorCode::BadDigest,
+            "The Content-MD5 you specified did not match what we received.",
+        ));
+    }
+    Ok(())
 }
