@@ -920,7 +920,7 @@ impl<'a> Parser<'a> {
             self.check_distinct(name, &args[0], &args[1]);
         }
         let second = if want == 2 { args.pop() } else { None };
-        let first = args.pop().expect("one arg");
+        let Some(first) = args.pop() else { return placeholder };
         let needs_path = |p: &mut Parser, o: Operand| -> Option<Path> {
             match o {
                 Operand::Path(x) => Some(x),
@@ -937,7 +937,7 @@ impl<'a> Parser<'a> {
             "attribute_exists" => needs_path(self, first).map(Cond::Exists).unwrap_or(placeholder),
             "attribute_not_exists" => needs_path(self, first).map(Cond::NotExists).unwrap_or(placeholder),
             "attribute_type" => {
-                let t = second.expect("two args");
+                let Some(t) = second else { return placeholder };
                 match &t {
                     Operand::Value(AttrValue::S(s)) => {
                         if !VALID_TYPES.contains(&s.as_str()) {
@@ -960,7 +960,7 @@ impl<'a> Parser<'a> {
                 }
             }
             "begins_with" => {
-                let s = second.expect("two args");
+                let Some(s) = second else { return placeholder };
                 for o in [&first, &s] {
                     match o {
                         Operand::Value(v) if !matches!(v, AttrValue::S(_) | AttrValue::B(_)) => {
@@ -973,10 +973,10 @@ impl<'a> Parser<'a> {
                 }
                 Cond::BeginsWith(first, s)
             }
-            _ => {
-                let s = second.expect("two args");
-                Cond::Contains(first, s)
-            }
+            _ => match second {
+                Some(s) => Cond::Contains(first, s),
+                None => placeholder,
+            },
         }
     }
 
@@ -999,11 +999,12 @@ impl<'a> Parser<'a> {
                 }
                 return Ok(placeholder);
             }
-            if args.len() != 1 {
-                self.defer_nargs("size", args.len());
+            let n = args.len();
+            let (Some(arg), 1) = (args.pop(), n) else {
+                self.defer_nargs("size", n);
                 return Ok(placeholder);
-            }
-            return Ok(match args.pop().expect("one arg") {
+            };
+            return Ok(match arg {
                 Operand::Path(p) => Operand::Size(p),
                 Operand::Value(v) => match size_of(&v) {
                     Some(n) => Operand::Value(AttrValue::N(Number::from(n as i64))),

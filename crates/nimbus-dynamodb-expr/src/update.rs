@@ -90,8 +90,7 @@ impl<'a> Parser<'a> {
                 );
                 return Ok(placeholder);
             }
-            let b = args.pop().expect("2 args");
-            let a = args.pop().expect("2 args");
+            let (Some(b), Some(a)) = (args.pop(), args.pop()) else { return Ok(placeholder) };
             if name == "if_not_exists" {
                 return Ok(match a {
                     UOperand::Path(p) => UOperand::IfNotExists(p, Box::new(b)),
@@ -363,7 +362,8 @@ impl Update {
         for a in &self.actions {
             match a {
                 Action::Set(p, _) => {
-                    let v = set_values.next().expect("evaluated above");
+                    // One value was evaluated per SET action, in order, just above.
+                    let Some(v) = set_values.next() else { break };
                     set_path(&mut work, p, v)?;
                 }
                 Action::Remove(p) => removes.push(p),
