@@ -191,17 +191,7 @@ impl Inner {
     }
 
     pub(crate) fn put_item(&self, ctx: &RequestContext, v: &Value) -> Result<Output, AwsError> {
-        check_mixing(v, &["ConditionExpression"], &["Expected", "ConditionalOperator"])?;
-        let name = get_str(v, "TableName").unwrap_or_default();
-        let rv = get_str(v, "ReturnValues").unwrap_or("NONE");
-        check_return_values(rv, &["NONE", "ALL_OLD"])?;
-        let cond_expr = get_str(v, "ConditionExpression");
-        let mut ectx = context(v, cond_expr.is_some())?;
-        let cond = match cond_expr {
-            Some(e) => Some(Condition::parse(e, &mut ectx).map_err(expr_err)?),
-            None => expected(v)?,
-        };
-        ectx.check_all_used().map_err(expr_err)?;
+        let (name, rv, cond) = conditional_write_params(v)?;
         let table = self.require_table(ctx, name)?;
         admit(&table, true)?;
         let item = item_param(v, "Item")?;
@@ -328,17 +318,7 @@ impl Inner {
     }
 
     pub(crate) fn delete_item(&self, ctx: &RequestContext, v: &Value) -> Result<Output, AwsError> {
-        check_mixing(v, &["ConditionExpression"], &["Expected", "ConditionalOperator"])?;
-        let name = get_str(v, "TableName").unwrap_or_default();
-        let rv = get_str(v, "ReturnValues").unwrap_or("NONE");
-        check_return_values(rv, &["NONE", "ALL_OLD"])?;
-        let cond_expr = get_str(v, "ConditionExpression");
-        let mut ectx = context(v, cond_expr.is_some())?;
-        let cond = match cond_expr {
-            Some(e) => Some(Condition::parse(e, &mut ectx).map_err(expr_err)?),
-            None => expected(v)?,
-        };
-        ectx.check_all_used().map_err(expr_err)?;
+        let (name, rv, cond) = conditional_write_params(v)?;
         let table = self.require_table(ctx, name)?;
         admit(&table, true)?;
         let key_item = item_param(v, "Key")?;
@@ -385,4 +365,21 @@ pub(crate) fn apply_update(table: &Arc<Table>, old: Option<&Item>, key: &Item, u
         }
     }
     Ok((new, changed))
+}
+
+/// What PutItem and DeleteItem read alike: the table name, ReturnValues (NONE or
+/// ALL_OLD) and the condition, from ConditionExpression or the legacy Expected.
+fn conditional_write_params(v: &Value) -> Result<(&str, &str, Option<Condition>), AwsError> {
+    check_mixing(v, &["ConditionExpression"], &["Expected", "ConditionalOperator"])?;
+    let name = get_str(v, "TableName").unwrap_or_default();
+    let rv = get_str(v, "ReturnValues").unwrap_or("NONE");
+    check_return_values(rv, &["NONE", "ALL_OLD"])?;
+    let cond_expr = get_str(v, "ConditionExpression");
+    let mut ectx = context(v, cond_expr.is_some())?;
+    let cond = match cond_expr {
+        Some(e) => Some(Condition::parse(e, &mut ectx).map_err(expr_err)?),
+        None => expected(v)?,
+    };
+    ectx.check_all_used().map_err(expr_err)?;
+    Ok((name, rv, cond))
 }
