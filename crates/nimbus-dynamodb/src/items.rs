@@ -10,7 +10,7 @@ use nimbus_store::WriteBatch;
 use nimbus_types::{AwsError, RequestContext};
 use serde_json::{Map, Value};
 
-use crate::capacity::{admit, charge, read_units, write_units, Rcc};
+use crate::capacity::{admit, charge, index_write_units, read_units, write_units, Rcc};
 use crate::keys::{item_key, key_param};
 use crate::indexes::index_changes;
 use crate::streams::stream_record;
@@ -146,6 +146,8 @@ impl Inner {
         let mut deltas = vec![(0i64, 0i64); locked.len()];
         let mut seqs: Vec<Option<(String, u64)>> = locked.iter().map(|(_, s)| s.stream_next.clone()).collect();
         let mut batch = WriteBatch::new();
+        // One commit time for the whole batch: its point-in-time history entries share it.
+        let at = crate::pitr::now_precise();
         for c in changes {
             let (Some(d), Some((table, _)), Some(meta), Some(next)) = (deltas.get_mut(c.t), locked.get(c.t), metas.get(c.t), seqs.get_mut(c.t)) else {
                 continue;
@@ -158,19 +160,20 @@ impl Inner {
             }
             match &c.new {
                 Some(n) => {
-                    batch.put(KS_ITEMS, c.key, encode_item(n)?);
+                    batch.put(KS_ITEMS, c.key.clone(), encode_item(n)?);
                     d.1 += item_size(n) as i64;
                     if c.old.is_none() {
                         d.0 += 1;
                     }
                 }
                 None => {
-                    batch.delete(KS_ITEMS, c.key);
+                    batch.delete(KS_ITEMS, c.key.clone());
                     d.0 -= 1;
                 }
             }
             index_changes(table, &meta.indexes, c.old.as_ref(), c.new.as_ref(), &mut batch)?;
             stream_record(self, table, meta, next, c.old.as_ref(), c.new.as_ref(), c.service, &mut batch)?;
+            crate::pitr::log_change(meta, &c.key, c.new.as_ref(), at, &mut batch)?;
         }
         for ((table, state), (dc, ds)) in locked.iter().zip(&deltas) {
             if *dc != 0 || *ds != 0 {
@@ -205,6 +208,7 @@ impl Inner {
         let old = self.load(&key)?;
         check_condition(v, cond.as_ref(), old.as_ref())?;
         let old_size = old.as_ref().map(item_size);
+        let ixu = if Rcc::from(v) != Rcc::None { index_write_units(&table, old.as_ref(), Some(&item)) } else { Vec::new() };
         let icm = crate::item_collection_metrics(v, &table, &item);
         self.commit(&mut [(&table, &mut guard)], vec![Change::new(0, key, old.clone(), Some(item))])?;
         drop(guard);
@@ -216,7 +220,7 @@ impl Inner {
         }
         let units = write_units(old_size.unwrap_or(0), size);
         charge(&table, true, units);
-        if let Some(c) = Rcc::from(v).render(name, units, false) {
+        if let Some(c) = Rcc::from(v).render_indexes(name, units, &ixu, false) {
             resp.insert("ConsumedCapacity".into(), c);
         }
         if let Some(m) = icm {
@@ -292,6 +296,7 @@ impl Inner {
             return Err(AwsError::validation("Item size to update has exceeded the maximum allowed size"));
         }
         let old_size = old.as_ref().map(item_size);
+        let ixu = if Rcc::from(v) != Rcc::None { index_write_units(&table, old.as_ref(), Some(&new)) } else { Vec::new() };
         self.commit(&mut [(&table, &mut guard)], vec![Change::new(0, key, old.clone(), Some(new.clone()))])?;
         drop(guard);
         let mut resp = Map::new();
@@ -308,7 +313,7 @@ impl Inner {
         }
         let units = write_units(old_size.unwrap_or(0), size);
         charge(&table, true, units);
-        if let Some(c) = Rcc::from(v).render(name, units, false) {
+        if let Some(c) = Rcc::from(v).render_indexes(name, units, &ixu, false) {
             resp.insert("ConsumedCapacity".into(), c);
         }
         if let Some(m) = icm {
@@ -329,6 +334,7 @@ impl Inner {
         check_condition(v, cond.as_ref(), old.as_ref())?;
         let icm = crate::item_collection_metrics(v, &table, &key_item);
         let old_size = old.as_ref().map(item_size);
+        let ixu = if Rcc::from(v) != Rcc::None { index_write_units(&table, old.as_ref(), None) } else { Vec::new() };
         self.commit(&mut [(&table, &mut guard)], vec![Change::new(0, key, old.clone(), None)])?;
         drop(guard);
         let mut resp = Map::new();
@@ -339,7 +345,7 @@ impl Inner {
         }
         let units = write_units(old_size.unwrap_or(0), 0);
         charge(&table, true, units);
-        if let Some(c) = Rcc::from(v).render(name, units, false) {
+        if let Some(c) = Rcc::from(v).render_indexes(name, units, &ixu, false) {
             resp.insert("ConsumedCapacity".into(), c);
         }
         if let Some(m) = icm {

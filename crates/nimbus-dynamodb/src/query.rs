@@ -218,7 +218,17 @@ impl Inner {
         }
         let units = read_units(bytes, c.consistent);
         charge(table, false, units);
-        if let Some(cc) = Rcc::from(v).render(&name, units, true) {
+        // A read through an index consumes the index's capacity, not the table's.
+        let rendered = match index {
+            Some(ix) => Rcc::from(v).render_indexes(
+                &name,
+                0.0,
+                &[crate::capacity::IndexUnits { name: ix.name.clone(), local: ix.local, units }],
+                true,
+            ),
+            None => Rcc::from(v).render(&name, units, true),
+        };
+        if let Some(cc) = rendered {
             resp.insert("ConsumedCapacity".into(), cc);
         }
         out(Value::Object(resp))

@@ -58,6 +58,15 @@ pub(crate) struct TableMeta {
     pub streams: Vec<StreamMeta>,
     #[serde(default)]
     pub ttl: Option<TtlMeta>,
+    /// Point-in-time recovery, while enabled.
+    #[serde(default)]
+    pub pitr: Option<crate::pitr::PitrMeta>,
+    /// Where a restored table came from.
+    #[serde(default)]
+    pub restore: Option<crate::backups::RestoreMeta>,
+    /// Server-side encryption as specified (None: AWS-owned key, not shown).
+    #[serde(default)]
+    pub sse: Option<t::SSESpecification>,
 }
 
 impl TableMeta {
@@ -127,7 +136,7 @@ impl Table {
     }
 }
 
-fn table_key(account: &str, region: &str, name: &str) -> Vec<u8> {
+pub(crate) fn table_key(account: &str, region: &str, name: &str) -> Vec<u8> {
     format!("{account}\0{region}\0{name}").into_bytes()
 }
 
@@ -143,7 +152,7 @@ fn in_use(msg: String) -> AwsError {
     AwsError::new(400, "ResourceInUseException", msg)
 }
 
-fn ts(secs: f64) -> Timestamp {
+pub(crate) fn ts(secs: f64) -> Timestamp {
     Timestamp(secs)
 }
 
@@ -196,7 +205,7 @@ impl Inner {
         self.store.put(KS_TABLES, table_key(account, region, &meta.name), raw).map_err(store_err)
     }
 
-    fn describe(&self, ctx: &RequestContext, meta: &TableMeta, state: &TableState, status: &str) -> t::TableDescription {
+    pub(crate) fn describe(&self, ctx: &RequestContext, meta: &TableMeta, state: &TableState, status: &str) -> t::TableDescription {
         let provisioned = meta.billing_mode == "PROVISIONED";
         let throughput = |r: i64, w: i64| t::ProvisionedThroughputDescription {
             number_of_decreases_today: Some(0),
@@ -267,6 +276,8 @@ impl Inner {
             latest_stream_label: meta.streams.last().map(|s| s.label.clone()),
             table_class_summary: meta.table_class.clone().map(|c| t::TableClassSummary { table_class: Some(c), ..Default::default() }),
             deletion_protection_enabled: Some(meta.deletion_protection),
+            restore_summary: meta.restore.as_ref().map(|r| r.summary()),
+            sse_description: meta.sse.as_ref().and_then(|s| crate::backups::sse_description(meta, s)),
             ..Default::default()
         }
     }
@@ -398,6 +409,9 @@ impl Inner {
             indexes,
             streams,
             ttl: None,
+            pitr: None,
+            restore: None,
+            sse: input.sse_specification.clone(),
         };
         let raw = serde_json::to_vec(&meta).map_err(|e| AwsError::internal(e.to_string()))?;
         let mut batch = WriteBatch::new();
@@ -448,6 +462,12 @@ impl Inner {
             return Err(AwsError::validation("Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first."));
         }
         let mut state = table.lock();
+        // As on AWS, deleting a table with point-in-time recovery keeps a SYSTEM backup of
+        // its last state (for 35 days), taken while writes are held off.
+        if meta.pitr.is_some() {
+            let snap = self.store.snapshot();
+            self.take_backup(ctx, meta.clone(), &snap, &format!("{}$DeletedTableBackup", meta.name), "SYSTEM")?;
+        }
         let desc = self.describe(ctx, &meta, &state, "DELETING");
         // Drop the metadata first (atomically with the stats), then the items in chunks.
         let mut batch = WriteBatch::new();
@@ -466,6 +486,10 @@ impl Inner {
         for s in &meta.streams {
             spawn_drop(self.me.clone(), crate::KS_STREAMS, s.id.clone());
         }
+        // Point-in-time history goes with the table (Nimbus keeps no restorable copy of
+        // a deleted table; take a backup first to keep one).
+        spawn_drop(self.me.clone(), crate::KS_PITR_BASE, meta.id.clone());
+        spawn_drop(self.me.clone(), crate::KS_PITR_LOG, meta.id.clone());
         loop {
             let mut batch = WriteBatch::new();
             for kv in self.store.prefix(KS_ITEMS, meta.id.as_bytes(), Direction::Forward).map_err(store_err)?.take(1000) {
@@ -715,7 +739,7 @@ fn key_schema(meta: &TableMeta) -> Vec<t::KeySchemaElement> {
 }
 
 /// Checks a key schema (one HASH first, optionally one RANGE second) and returns the names.
-fn check_key_schema(ks: &[t::KeySchemaElement], _what: &str) -> Result<(String, Option<String>), AwsError> {
+pub(crate) fn check_key_schema(ks: &[t::KeySchemaElement], _what: &str) -> Result<(String, Option<String>), AwsError> {
     let first = ks.first().ok_or_else(|| AwsError::validation("Invalid KeySchema: Some index key attributes have no definition"))?;
     if first.key_type != "HASH" {
         return Err(AwsError::validation("Invalid KeySchema: The first KeySchemaElement is not a HASH key type"));
@@ -738,7 +762,7 @@ fn check_key_schema(ks: &[t::KeySchemaElement], _what: &str) -> Result<(String, 
     Ok((first.attribute_name.clone(), range))
 }
 
-fn check_projection(p: &t::Projection) -> Result<(), AwsError> {
+pub(crate) fn check_projection(p: &t::Projection) -> Result<(), AwsError> {
     let ty = p.projection_type.as_deref().unwrap_or("ALL");
     let has_non_key = p.non_key_attributes.as_ref().is_some_and(|n| !n.is_empty());
     match ty {
@@ -771,7 +795,7 @@ fn check_stream_spec(s: Option<&t::StreamSpecification>) -> Result<Option<String
     }
 }
 
-fn check_billing(mode: &str, p: Option<&t::ProvisionedThroughput>) -> Result<(i64, i64), AwsError> {
+pub(crate) fn check_billing(mode: &str, p: Option<&t::ProvisionedThroughput>) -> Result<(i64, i64), AwsError> {
     match (mode, p) {
         ("PROVISIONED", Some(p)) => Ok((p.read_capacity_units, p.write_capacity_units)),
         ("PROVISIONED", None) => Err(AwsError::validation(

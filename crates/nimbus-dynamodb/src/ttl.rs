@@ -1,6 +1,7 @@
 //! Time to live: UpdateTimeToLive/DescribeTimeToLive and the background sweeper that
-//! deletes expired items (with service REMOVE stream records), prunes old stream records
-//! and resumes interrupted index backfills.
+//! deletes expired items (with service REMOVE stream records), prunes old stream records,
+//! point-in-time history past its window and expired SYSTEM backups, and at start resumes
+//! interrupted index backfills and drops what interrupted backups and restores wrote.
 
 use std::sync::Weak;
 use std::time::Duration;
@@ -140,6 +141,12 @@ pub(crate) fn start(inner: Weak<Inner>) {
     let _ = std::thread::Builder::new().name("ddb-ttl".into()).spawn(move || {
         if let Some(i) = inner.upgrade() {
             i.resume_backfills();
+            if let Err(e) = i.drop_orphan_backup_items() {
+                tracing::warn!("cleaning up interrupted backups failed: {}", e.message);
+            }
+            if let Err(e) = i.drop_interrupted_restores() {
+                tracing::warn!("cleaning up interrupted restores failed: {}", e.message);
+            }
         }
         let every = interval();
         let mut last_prune = std::time::Instant::now();
@@ -153,6 +160,12 @@ pub(crate) fn start(inner: Weak<Inner>) {
                 last_prune = std::time::Instant::now();
                 if let Err(e) = i.prune_streams() {
                     tracing::warn!("stream pruning failed: {}", e.message);
+                }
+                if let Err(e) = i.prune_pitr() {
+                    tracing::warn!("point-in-time history pruning failed: {}", e.message);
+                }
+                if let Err(e) = i.prune_backups() {
+                    tracing::warn!("expired backup pruning failed: {}", e.message);
                 }
             }
         }

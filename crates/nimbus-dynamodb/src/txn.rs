@@ -11,7 +11,7 @@ use nimbus_protocol::Output;
 use nimbus_types::{AwsError, RequestContext};
 use serde_json::{json, Map, Value};
 
-use crate::capacity::{admit, charge, read_units, write_units, Rcc};
+use crate::capacity::{admit, charge, index_write_units, read_units, write_units, IndexUnits, Rcc};
 use crate::items::{apply_update, context, item_param, Change, MAX_ITEM_SIZE};
 use crate::keys::{item_key, key_param};
 use crate::tables::{Table, TableState};
@@ -129,6 +129,7 @@ impl Inner {
         let mut guards = set.lock()?;
         let mut changes = Vec::new();
         let mut units: BTreeMap<String, f64> = BTreeMap::new();
+        let mut ixu: BTreeMap<String, Vec<IndexUnits>> = BTreeMap::new();
         for p in plan {
             let old = self.store.get(KS_ITEMS, &p.key).map_err(store_err)?.map(|raw| crate::items::decode_item(&raw)).transpose()?;
             let old_size = old.as_ref().map(item_size);
@@ -138,6 +139,9 @@ impl Inner {
                 _ => None,
             };
             *units.entry(p.table.name.clone()).or_default() += write_units(old_size.unwrap_or(0), new.as_ref().map_or(0, |n| n.1));
+            if Rcc::from(v) != Rcc::None {
+                ixu.entry(p.table.name.clone()).or_default().extend(index_write_units(&p.table, old.as_ref(), new.as_ref().map(|n| &n.0)));
+            }
             changes.push(Change::new(t, p.key, old, new.map(|n| n.0)));
         }
         let mut locked: Vec<(&Table, &mut TableState)> = set.tables.iter().map(|t| &**t).zip(guards.iter_mut().map(|g| &mut **g)).collect();
@@ -154,7 +158,7 @@ impl Inner {
         }
         let rcc = Rcc::from(v);
         if rcc != Rcc::None {
-            let cc: Vec<Value> = units.iter().filter_map(|(n, u)| rcc.render(n, *u, false)).collect();
+            let cc: Vec<Value> = units.iter().filter_map(|(n, u)| rcc.render_indexes(n, *u, ixu.get(n).map(Vec::as_slice).unwrap_or(&[]), false)).collect();
             resp.insert("ConsumedCapacity".into(), Value::Array(cc));
         }
         out(Value::Object(resp))
@@ -329,6 +333,7 @@ impl Inner {
         let mut failed = false;
         let mut changes = Vec::new();
         let mut units: BTreeMap<String, f64> = BTreeMap::new();
+        let mut ixu: BTreeMap<String, Vec<IndexUnits>> = BTreeMap::new();
         for p in &plan {
             let old = self.load(&p.key)?;
             if let Some(c) = &p.cond {
@@ -367,6 +372,14 @@ impl Inner {
                 _ => 0,
             };
             *units.entry(p.table.name.clone()).or_default() += 2.0 * write_units(old_size.unwrap_or(0), new_size);
+            if let (Some(n), true) = (&new, Rcc::from(v) != Rcc::None) {
+                // Transactional writes cost twice, on the indexes too.
+                let per = index_write_units(&p.table, old.as_ref(), n.as_ref().map(|x| &x.0));
+                ixu.entry(p.table.name.clone()).or_default().extend(per.into_iter().map(|mut i| {
+                    i.units *= 2.0;
+                    i
+                }));
+            }
             if let Some(new) = new {
                 changes.push(Change::new(t, p.key.clone(), old.clone(), new.map(|n| n.0)));
             }
@@ -390,7 +403,7 @@ impl Inner {
         let mut resp = Map::new();
         let rcc = Rcc::from(v);
         if rcc != Rcc::None {
-            let cc: Vec<Value> = units.iter().filter_map(|(n, u)| rcc.render(n, *u, false)).collect();
+            let cc: Vec<Value> = units.iter().filter_map(|(n, u)| rcc.render_indexes(n, *u, ixu.get(n).map(Vec::as_slice).unwrap_or(&[]), false)).collect();
             resp.insert("ConsumedCapacity".into(), Value::Array(cc));
         }
         if !icms.is_empty() {

@@ -195,3 +195,57 @@ async fn dynamodb_round_trip() {
     let e = c.get_item().table_name("Nope").key("UserId", s("u1")).send().await.expect_err("unknown table");
     assert_eq!(e.into_service_error().code(), Some("ResourceNotFoundException"));
 }
+
+#[tokio::test]
+async fn point_in_time_restore_brings_back_deleted_items() {
+    use aws_sdk_dynamodb::types::PointInTimeRecoverySpecification;
+    let server = Server::start();
+    let c = server.ddb();
+    c.create_table()
+        .table_name("Ledger")
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(KeySchemaElement::builder().attribute_name("Id").key_type(KeyType::Hash).build().expect("ks"))
+        .attribute_definitions(AttributeDefinition::builder().attribute_name("Id").attribute_type(ScalarAttributeType::S).build().expect("ad"))
+        .send()
+        .await
+        .expect("create table");
+    c.update_continuous_backups()
+        .table_name("Ledger")
+        .point_in_time_recovery_specification(PointInTimeRecoverySpecification::builder().point_in_time_recovery_enabled(true).build().expect("spec"))
+        .send()
+        .await
+        .expect("enable pitr");
+    for i in 0..5 {
+        c.put_item().table_name("Ledger").item("Id", s(&format!("e{i}"))).send().await.expect("put");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let good = aws_sdk_dynamodb::primitives::DateTime::from(std::time::SystemTime::now());
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    for i in 0..5 {
+        c.delete_item().table_name("Ledger").key("Id", s(&format!("e{i}"))).send().await.expect("delete");
+    }
+    let r = c
+        .restore_table_to_point_in_time()
+        .source_table_name("Ledger")
+        .target_table_name("LedgerBack")
+        .restore_date_time(good)
+        .send()
+        .await
+        .expect("restore");
+    let summary = r.table_description().and_then(|t| t.restore_summary()).expect("restore summary");
+    assert!(summary.source_table_arn().is_some_and(|a| a.ends_with(":table/Ledger")));
+    let back = c.scan().table_name("LedgerBack").send().await.expect("scan");
+    assert_eq!(back.count(), 5);
+    assert_eq!(c.scan().table_name("Ledger").send().await.expect("scan").count(), 0);
+
+    // A time before recovery was enabled is out of the window.
+    let e = c
+        .restore_table_to_point_in_time()
+        .source_table_name("Ledger")
+        .target_table_name("TooEarly")
+        .restore_date_time(aws_sdk_dynamodb::primitives::DateTime::from_secs(1_000_000_000))
+        .send()
+        .await
+        .expect_err("out of window");
+    assert_eq!(e.into_service_error().code(), Some("InvalidRestoreTimeException"));
+}
