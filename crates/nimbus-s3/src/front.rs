@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -20,6 +21,7 @@ use nimbus_store::Store;
 use sha2::{Digest, Sha256};
 
 use crate::backend::Backend;
+use crate::form::{fix_error_body, FormStrip, S3sAccess, S3sAuth};
 use crate::{Identity, S3Config};
 
 /// Trailers of an `aws-chunked` body (e.g. `x-amz-checksum-crc32`), filled in when the
@@ -37,6 +39,9 @@ impl Trailers {
     }
 }
 
+/// The largest file a POST Object form may carry (see [`S3Front::new`]).
+pub const POST_OBJECT_MAX_FILE_SIZE: u64 = 512 * 1024 * 1024;
+
 /// The S3 service registered with the edge.
 pub struct S3Front {
     s3s: s3s::service::S3Service,
@@ -44,13 +49,27 @@ pub struct S3Front {
     credentials: Arc<dyn Credentials>,
     verifier: Option<Verifier>,
     events: crate::notify::TargetSlot,
+    pub(crate) store: Store,
 }
 
 impl S3Front {
     pub(crate) fn new(store: Store, credentials: Arc<dyn Credentials>, config: S3Config) -> Self {
         let events = crate::notify::TargetSlot::default();
-        let mut builder = s3s::service::S3ServiceBuilder::new(Backend::new(store, events.clone()));
+        let mut builder = s3s::service::S3ServiceBuilder::new(Backend::new(store.clone(), events.clone()));
         builder.set_host(VirtualHosts);
+        // s3s holds a POST Object's file in memory before the write (to check the
+        // policy's content-length-range): cap it well below AWS's 5 GB so a form
+        // upload cannot exhaust memory; larger ones answer EntityTooLarge.
+        let mut s3s_config = s3s::config::S3Config::default();
+        s3s_config.post_object_max_file_size = POST_OBJECT_MAX_FILE_SIZE;
+        builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(s3s_config))));
+        if config.auth == AuthMode::Sigv4 {
+            // Only POST Object forms (their signature is in the form) and SigV2
+            // presigned URLs reach s3s signed; every other request is verified here
+            // and handed on anonymous.
+            builder.set_auth(S3sAuth(credentials.clone()));
+            builder.set_access(S3sAccess);
+        }
         let verifier = (config.auth == AuthMode::Sigv4)
             .then(|| Verifier::new(credentials.clone().as_provider()));
         S3Front {
@@ -59,7 +78,15 @@ impl S3Front {
             credentials,
             verifier,
             events,
+            store,
         }
+    }
+
+    /// The CORS rules of the bucket a request addresses (None: no bucket or no rules).
+    fn cors_rules(&self, parts: &http::request::Parts) -> Option<Vec<crate::cors::Rule>> {
+        let name = bucket_of(parts)?;
+        let raw = self.store.get(crate::meta::BUCKETS, name.as_bytes()).ok()??;
+        serde_json::from_slice::<crate::meta::BucketMeta>(&raw).ok()?.cors
     }
 
     /// Sets where event notifications go (once; later calls are ignored). Until it is
@@ -70,7 +97,12 @@ impl S3Front {
 
     /// Authenticates and rewrites the request for s3s.
     #[allow(clippy::result_large_err)]
-    fn prepare(&self, req: Request<Incoming>, request_id: &str) -> Result<s3s::HttpRequest, Response<EdgeBody>> {
+    fn prepare(
+        &self,
+        req: Request<Incoming>,
+        request_id: &str,
+        read_all: Arc<AtomicBool>,
+    ) -> Result<s3s::HttpRequest, Response<EdgeBody>> {
         let (mut parts, body) = req.into_parts();
         let (scope_key, scope_region) = scope_of(&parts);
         let mut identity = Identity {
@@ -94,7 +126,33 @@ impl S3Front {
 
         let mut decoder = None;
         let mut digest = None;
+        let form_post = parts.method == http::Method::POST
+            && parts
+                .headers
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"))
+            && !parts.headers.contains_key(http::header::AUTHORIZATION);
+        // A SigV2 presigned URL (`aws s3 presign`): nimbus-auth verifies SigV4 only.
+        let v2_presigned = !parts.headers.contains_key(http::header::AUTHORIZATION)
+            && parts.uri.query().is_some_and(|q| {
+                let names: Vec<_> = form_urlencoded::parse(q.as_bytes()).map(|(k, _)| k).collect();
+                names.iter().any(|n| n == "AWSAccessKeyId") && names.iter().any(|n| n == "Signature")
+            });
+        let mut strip = None;
         match &self.verifier {
+            // A browser form or a SigV2 presigned URL: s3s checks the signature against
+            // our credentials (see `S3sAuth`).
+            Some(_) if form_post || v2_presigned => {
+                if let Some(key) = &scope_key {
+                    identity.account_id = self.credentials.account_of(key, &self.config.account_id);
+                }
+            }
+            None if form_post => {
+                // Signatures are not checked: hide the form's signature field from s3s
+                // (it would need the client's secret) by renaming it to an ignored field.
+                strip = Some(FormStrip::default());
+            }
             None => {
                 if let Some(key) = &scope_key {
                     if self.credentials.expired(key) {
@@ -179,9 +237,15 @@ impl S3Front {
             }
         }
         if let Some(q) = parts.uri.query() {
-            if q.contains("X-Amz-") || q.contains("x-amz-") {
+            // SigV2 presigned URLs (`aws s3 presign`): the signature is not checked
+            // (auth off) or was refused above (sigv4); s3s must not see it either.
+            let v2 = self.verifier.is_none() && q.contains("AWSAccessKeyId=");
+            if q.contains("X-Amz-") || q.contains("x-amz-") || v2 {
                 let kept: Vec<(String, String)> = form_urlencoded::parse(q.as_bytes())
-                    .filter(|(k, _)| !is_presign_param(k))
+                    .filter(|(k, _)| {
+                        !(is_presign_param(k)
+                            || v2 && matches!(k.as_ref(), "AWSAccessKeyId" | "Signature" | "Expires"))
+                    })
                     .map(|(k, v)| (k.into_owned(), v.into_owned()))
                     .collect();
                 let mut path_and_query = parts.uri.path().to_string();
@@ -211,13 +275,18 @@ impl S3Front {
         parts.extensions.insert(identity);
         parts.extensions.insert(trailers.clone());
         let exact = if decoder.is_some() { decoded_len } else { None };
+        if body.is_end_stream() {
+            read_all.store(true, Ordering::Relaxed);
+        }
         let body = FrontBody {
+            read_all,
             inner: body,
             decoder,
             digest: digest.map(|d| (Sha256::new(), d)),
             trailers,
             exact,
             done: false,
+            strip,
         };
         Ok(Request::from_parts(
             parts,
@@ -234,7 +303,48 @@ impl StreamHandler for S3Front {
         // The edge holds us in an Arc for its lifetime; s3s' service is a cheap clone.
         let s3s = self.s3s.clone();
         let request_id = nimbus_types::new_request_id();
-        let prepared = self.prepare(req, &request_id);
+        // CORS: preflights are answered from the bucket's rules (browsers do not sign
+        // them); other requests with an Origin get the matching rule's headers.
+        let (parts, body) = req.into_parts();
+        let is_preflight = parts.method == http::Method::OPTIONS;
+        let cors = if is_preflight || parts.headers.contains_key(http::header::ORIGIN) {
+            self.cors_rules(&parts)
+        } else {
+            None
+        };
+        if is_preflight {
+            let mut response = match crate::cors::preflight(cors.as_deref(), &parts.headers) {
+                Ok(headers) => {
+                    let mut r = Response::new(Full::new(Bytes::new()).map_err(|never| match never {}).boxed());
+                    r.headers_mut().extend(headers);
+                    r
+                }
+                Err((status, code, message)) => error_response(status, code, message),
+            };
+            if let Ok(v) = HeaderValue::from_str(&request_id) {
+                response.headers_mut().insert("x-amz-request-id", v);
+            }
+            return Box::pin(async move { response });
+        }
+        let cors_headers = cors
+            .as_deref()
+            .and_then(|rules| crate::cors::actual(rules, &parts.method, &parts.headers));
+        let req = Request::from_parts(parts, body);
+        let is_form = req.method() == http::Method::POST
+            && req
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+        // A client that sent `Expect: 100-continue` and got its answer before the body
+        // was read (an early error) does not send the body: the connection cannot be
+        // reused (hyper would take the next request's first bytes for the body).
+        let expects_continue = req
+            .headers()
+            .get(http::header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        let read_all = Arc::new(AtomicBool::new(false));
+        let prepared = self.prepare(req, &request_id, read_all.clone());
         Box::pin(async move {
             let mut response = match prepared {
                 Ok(req) => match s3s.call(req).await {
@@ -250,6 +360,17 @@ impl StreamHandler for S3Front {
                 },
                 Err(e) => e,
             };
+            if response.status() == http::StatusCode::BAD_REQUEST {
+                response = fix_error_body(response, is_form).await;
+            }
+            if let Some(h) = cors_headers {
+                response.headers_mut().extend(h);
+            }
+            if expects_continue && !read_all.load(Ordering::Relaxed) {
+                response
+                    .headers_mut()
+                    .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+            }
             if let Ok(v) = HeaderValue::from_str(&request_id) {
                 response
                     .headers_mut()
@@ -311,7 +432,16 @@ fn scope_of(parts: &http::request::Parts) -> (Option<String>, Option<String>) {
             let region = it.nth(1).map(str::to_owned);
             (key, region)
         }
-        None => (None, None),
+        // A SigV2 presigned URL names its key only (no region).
+        None => (
+            parts.uri.query().and_then(|q| {
+                form_urlencoded::parse(q.as_bytes())
+                    .find(|(k, _)| k == "AWSAccessKeyId")
+                    .map(|(_, v)| v.into_owned())
+                    .filter(|k| !k.is_empty())
+            }),
+            None,
+        ),
     }
 }
 
@@ -328,7 +458,7 @@ pub(crate) fn xml_escape(s: &str) -> String {
         .replace('\'', "&apos;")
 }
 
-fn error_response(status: u16, code: &str, message: &str) -> Response<EdgeBody> {
+pub(crate) fn error_response(status: u16, code: &str, message: &str) -> Response<EdgeBody> {
     let body = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message></Error>",
         xml_escape(code),
@@ -351,12 +481,16 @@ fn error_response(status: u16, code: &str, message: &str) -> Response<EdgeBody> 
 /// The request body as s3s sees it: `aws-chunked` decoded (and verified in sigv4
 /// mode), the signed payload digest checked at the end.
 struct FrontBody {
+    /// Set once the client's body has been read to its end.
+    read_all: Arc<AtomicBool>,
     inner: Incoming,
     decoder: Option<ChunkedDecoder>,
     digest: Option<(Sha256, [u8; 32])>,
     trailers: Trailers,
     exact: Option<u64>,
     done: bool,
+    /// Form POSTs when signatures are not checked (see [`FormStrip`]).
+    strip: Option<FormStrip>,
 }
 
 #[derive(Debug)]
@@ -404,6 +538,13 @@ impl HttpBody for FrontBody {
             match Pin::new(&mut this.inner).poll_frame(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => {
+                    this.read_all.store(true, Ordering::Relaxed);
+                    if let Some(mut st) = this.strip.take() {
+                        let rest = st.flush();
+                        if !rest.is_empty() {
+                            return Poll::Ready(Some(Ok(Frame::data(rest))));
+                        }
+                    }
                     return match this.finish() {
                         Ok(()) => Poll::Ready(None),
                         Err(e) => Poll::Ready(Some(Err(e))),
@@ -431,6 +572,15 @@ impl HttpBody for FrontBody {
                     if let Some((h, _)) = &mut this.digest {
                         h.update(&data);
                     }
+                    if let Some(st) = &mut this.strip {
+                        match st.push(&data) {
+                            Some(out) => {
+                                this.strip = None;
+                                return Poll::Ready(Some(Ok(Frame::data(out))));
+                            }
+                            None => continue,
+                        }
+                    }
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
             }
@@ -448,6 +598,32 @@ impl HttpBody for FrontBody {
             (false, _) => self.inner.size_hint(),
         }
     }
+}
+
+/// The bucket a request addresses: from a virtual-hosted-style host, else the first
+/// path segment.
+fn bucket_of(parts: &http::request::Parts) -> Option<String> {
+    use s3s::host::S3Host;
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| parts.uri.host());
+    if let Some(h) = host {
+        if let Ok(vh) = VirtualHosts.parse_host_header(h) {
+            if let Some(b) = vh.bucket() {
+                return Some(b.to_string());
+            }
+        }
+    }
+    parts
+        .uri
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .filter(|b| !b.is_empty())
+        .map(str::to_owned)
 }
 
 /// Virtual-hosted-style: `bucket.s3.<anything>` and `bucket.localhost`; every other

@@ -8,6 +8,11 @@ pub const BUCKETS: &str = "s3.buckets";
 pub const OBJECTS: &str = "s3.objects";
 pub const UPLOADS: &str = "s3.uploads";
 pub const PARTS: &str = "s3.parts";
+/// Every version of every object (delete markers included): `bucket/key\0<16 hex>`,
+/// the hex being `u64::MAX - seq`, so a key's versions scan newest first.
+pub const VERSIONS: &str = "s3.versions";
+/// Crate bookkeeping (the versions backfill marker).
+pub const META: &str = "s3.meta";
 
 /// `s3.buckets`: bucket name → settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -24,6 +29,18 @@ pub struct BucketMeta {
     /// The event notification configuration (PutBucketNotificationConfiguration).
     #[serde(default)]
     pub notifications: Option<crate::notify::Notifications>,
+    /// `Enabled` or `Suspended`; None while versioning has never been configured.
+    #[serde(default)]
+    pub versioning: Option<String>,
+    /// `Disabled` once a versioning request named MFADelete (Enabled is refused).
+    #[serde(default)]
+    pub mfa_delete: Option<String>,
+    /// The CORS rules (PutBucketCors).
+    #[serde(default)]
+    pub cors: Option<Vec<crate::cors::Rule>>,
+    /// The bucket policy document as the client sent it.
+    #[serde(default)]
+    pub policy: Option<String>,
 }
 
 /// `s3.objects`: `bucket/key` → metadata; the data is blob `blob`.
@@ -57,6 +74,15 @@ pub struct ObjectMeta {
     pub parts: Option<u32>,
     #[serde(default)]
     pub storage_class: Option<String>,
+    /// None is the `null` version (unversioned or suspended buckets).
+    #[serde(default)]
+    pub version_id: Option<String>,
+    /// A delete marker: no data (`blob` is empty).
+    #[serde(default)]
+    pub delete_marker: bool,
+    /// Position among the key's versions (greater is newer); 0 before the backfill.
+    #[serde(default)]
+    pub seq: u64,
 }
 
 /// `s3.uploads`: `bucket/key\0uploadId` → the upload's object settings.
@@ -90,6 +116,22 @@ pub fn object_key(bucket: &str, key: &str) -> Vec<u8> {
     k.extend_from_slice(key.as_bytes());
     k
 }
+
+pub fn version_key(bucket: &str, key: &str, seq: u64) -> Vec<u8> {
+    let mut k = versions_prefix(bucket, key);
+    k.extend_from_slice(format!("{:016x}", u64::MAX - seq).as_bytes());
+    k
+}
+
+/// Where the versions of `bucket/key` start: `bucket/key\0`.
+pub fn versions_prefix(bucket: &str, key: &str) -> Vec<u8> {
+    let mut k = object_key(bucket, key);
+    k.push(0);
+    k
+}
+
+/// Length of the `\0<16 hex>` suffix of a version key.
+pub const VERSION_SUFFIX: usize = 17;
 
 pub fn upload_key(bucket: &str, key: &str, upload_id: &str) -> Vec<u8> {
     let mut k = object_key(bucket, key);

@@ -418,8 +418,10 @@ pub fn record(h: &Happened<'_>, configuration_id: &str) -> Value {
         object.insert("versionId".into(), json!(v));
     }
     object.insert("sequencer".into(), json!(h.sequencer));
+    // AWS shapes object tagging events as version 2.3 (compatible with 2.1).
+    let version = if h.event.starts_with("s3:ObjectTagging:") { "2.3" } else { "2.1" };
     json!({
-        "eventVersion": "2.1",
+        "eventVersion": version,
         "eventSource": "aws:s3",
         "awsRegion": h.bucket_region,
         "eventTime": event_time(h.time_ms),
