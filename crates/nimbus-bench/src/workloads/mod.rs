@@ -1,30 +1,41 @@
-//! The workloads: each has a setup (run once per system) and a request to repeat.
+//! The load workloads: each has a setup (run once per system) and a request to repeat,
+//! with a check of every answer. Names are stable and dotted,
+//! `service.operation[.variant].cN` with N the concurrent clients, so reports compare
+//! over time. Workloads that are not a stream of requests (cold starts, idle memory,
+//! derived rows) live in `crate::special`.
 
-use std::io::Write;
+pub mod dynamodb;
+pub mod lambda;
+pub mod s3;
+
 use std::sync::Arc;
 
-use base64::Engine;
 use bytes::Bytes;
 use http::Method;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::load::{self, Spec};
+use crate::load::{self, Check, Spec};
 
 /// What setups left behind on one system (ids the requests need).
 #[derive(Default, Clone)]
 pub struct State {
     pub rest_api_id: Option<String>,
     pub http_api_id: Option<String>,
+    pub shard_iterator: Option<String>,
 }
+
+pub type Build = Arc<dyn Fn(&State) -> Option<Arc<Spec>> + Send + Sync>;
 
 /// A workload row: its name, how many clients, and what it sends.
 pub struct Workload {
     pub name: String,
     pub clients: usize,
-    pub build: fn(&State) -> Option<Arc<Spec>>,
+    pub build: Build,
     pub setup: Option<Setup>,
     /// Only meaningful against Nimbus (e.g. the client's own ceiling).
     pub nimbus_only: bool,
+    /// Why `--quick` does not run it (reported as a row, never skipped silently).
+    pub quick_skip: Option<&'static str>,
 }
 
 /// What a workload needs before it runs.
@@ -32,15 +43,50 @@ pub struct Workload {
 pub enum Setup {
     /// A table `bench` (pk S, sk S) with 10,000 items in partition `q`.
     DynamoTable,
-    /// No-op functions `noop-python`, `noop-nodejs`, `noop-provided`.
+    /// A table `benchgsi` with a GSI `byg` (g, s) over 2,000 items with g = `q`.
+    GsiTable,
+    /// A table `benchstream` with a stream and 1,000 writes in it; a TRIM_HORIZON iterator.
+    Stream,
+    /// A table `scale<n>` (pk S) with n items.
+    Scale(u64),
+    /// Buckets with 100 objects of 1 KiB and 100 of 1 MiB to read.
+    Bucket,
+    /// No-op functions `noop-python`, `noop-nodejs`, `noop-provided`, warmed.
     Functions,
     /// A REST API and an HTTP API proxying to `noop-python` (needs `Functions`).
     Apis,
 }
 
-fn auth_headers(service: &str) -> Vec<(String, String)> {
+impl Setup {
+    /// The setups this one needs first (itself last).
+    pub fn needs(self) -> Vec<Setup> {
+        match self {
+            Setup::Apis => vec![Setup::Functions, Setup::Apis],
+            s => vec![s],
+        }
+    }
+}
+
+/// Runs a setup against `addr`; an error means the service (or the feature) is missing there.
+pub async fn setup(addr: &str, setup: Setup, state: &mut State) -> Result<(), String> {
+    match setup {
+        Setup::DynamoTable => dynamodb::setup_table(addr).await,
+        Setup::GsiTable => dynamodb::setup_gsi(addr).await,
+        Setup::Stream => dynamodb::setup_stream(addr, state).await,
+        Setup::Scale(n) => dynamodb::setup_scale(addr, n).await,
+        Setup::Bucket => s3::setup(addr).await,
+        Setup::Functions => lambda::setup_functions(addr).await,
+        Setup::Apis => lambda::setup_apis(addr, state).await,
+    }
+}
+
+/// Headers of a signed request. Both systems run with authentication off, so the
+/// signature is not verified; the credential scope still names the service, which is
+/// how moto (and Nimbus, for some protocols) tells services apart.
+pub fn auth_headers(service: &str) -> Vec<(String, String)> {
     vec![
         ("x-amz-date".into(), "20261122T000000Z".into()),
+        ("x-amz-content-sha256".into(), "UNSIGNED-PAYLOAD".into()),
         (
             "authorization".into(),
             format!("AWS4-HMAC-SHA256 Credential=test/20261122/us-east-1/{service}/aws4_request, SignedHeaders=host;x-amz-date, Signature=0000"),
@@ -48,234 +94,87 @@ fn auth_headers(service: &str) -> Vec<(String, String)> {
     ]
 }
 
-fn ddb(op: &str) -> Vec<(String, String)> {
-    let mut h = auth_headers("dynamodb");
-    h.push(("x-amz-target".into(), format!("DynamoDB_20120810.{op}")));
-    h.push(("content-type".into(), "application/x-amz-json-1.0".into()));
-    h
-}
-
-fn rest(service: &str) -> Vec<(String, String)> {
+/// Headers of a restJson1 request.
+pub fn rest(service: &str) -> Vec<(String, String)> {
     let mut h = auth_headers(service);
     h.push(("content-type".into(), "application/json".into()));
     h
 }
 
-fn payload_200() -> String {
-    "x".repeat(160)
+pub fn spec(method: Method, path: impl Fn(u64) -> String + Send + Sync + 'static, headers: Vec<(String, String)>, body: impl Fn(u64) -> Bytes + Send + Sync + 'static, check: Option<Check>) -> Option<Arc<Spec>> {
+    Some(Arc::new(Spec { method, make_path: Arc::new(path), headers, make_body: Arc::new(body), check }))
 }
 
-fn post(path: &str, headers: Vec<(String, String)>, make: impl Fn(u64) -> Bytes + Send + Sync + 'static) -> Option<Arc<Spec>> {
-    Some(Arc::new(Spec { method: Method::POST, path: path.into(), headers, make_body: Arc::new(make) }))
+pub fn post(path: &str, headers: Vec<(String, String)>, make: impl Fn(u64) -> Bytes + Send + Sync + 'static, check: Check) -> Option<Arc<Spec>> {
+    let path = path.to_string();
+    spec(Method::POST, move |_| path.clone(), headers, make, Some(check))
+}
+
+/// A check on the answer parsed as JSON.
+pub fn json_check(f: impl Fn(u64, &Value) -> bool + Send + Sync + 'static) -> Check {
+    Arc::new(move |n, _, _, body| serde_json::from_slice::<Value>(body).is_ok_and(|v| f(n, &v)))
+}
+
+/// One setup call on a fresh connection; a status ≥ 300 is an error with the answer.
+pub async fn call(addr: &str, method: Method, path: &str, headers: Vec<(String, String)>, body: Value) -> Result<Value, String> {
+    let body = if body.is_null() { Bytes::new() } else { Bytes::from(body.to_string()) };
+    let (status, resp) = load::once(addr, method, path, &headers, body).await?;
+    if status >= 300 {
+        return Err(format!("{path} answered {status}: {}", load::snippet(&resp)));
+    }
+    Ok(serde_json::from_slice(&resp).unwrap_or(Value::Null))
 }
 
 fn health(_: &State) -> Option<Arc<Spec>> {
-    Some(Arc::new(Spec { method: Method::GET, path: "/_nimbus/health".into(), headers: vec![], make_body: Arc::new(|_| Bytes::new()) }))
+    spec(Method::GET, |_| "/_nimbus/health".into(), vec![], |_| Bytes::new(), None)
 }
 
 fn sts(_: &State) -> Option<Arc<Spec>> {
     let mut headers = auth_headers("sts");
     headers.push(("content-type".into(), "application/x-www-form-urlencoded".into()));
-    post("/", headers, |_| Bytes::from_static(b"Action=GetCallerIdentity&Version=2011-06-15"))
+    let check: Check = Arc::new(|_, _, _, body| body.windows(9).any(|w| w == b"<Account>"));
+    post("/", headers, |_| Bytes::from_static(b"Action=GetCallerIdentity&Version=2011-06-15"), check)
 }
 
-fn put_item(_: &State) -> Option<Arc<Spec>> {
-    let data = payload_200();
-    post("/", ddb("PutItem"), move |n| {
-        Bytes::from(json!({"TableName": "bench", "Item": {"pk": {"S": format!("p{n}")}, "sk": {"S": "a"}, "data": {"S": data}}}).to_string())
-    })
+fn load_workload(name: String, clients: usize, build: Build, setup: Option<Setup>) -> Workload {
+    Workload { name, clients, build, setup, nimbus_only: false, quick_skip: None }
 }
 
-fn get_item(_: &State) -> Option<Arc<Spec>> {
-    post("/", ddb("GetItem"), |n| {
-        Bytes::from(json!({"TableName": "bench", "Key": {"pk": {"S": "q"}, "sk": {"S": format!("{:05}", n % 10_000)}}}).to_string())
-    })
-}
-
-fn query(_: &State) -> Option<Arc<Spec>> {
-    post("/", ddb("Query"), |n| {
-        let start = (n % 9_900) as u32;
-        Bytes::from(
-            json!({"TableName": "bench", "KeyConditionExpression": "pk = :p AND sk >= :s", "Limit": 100,
-                   "ExpressionAttributeValues": {":p": {"S": "q"}, ":s": {"S": format!("{start:05}")}}})
-            .to_string(),
-        )
-    })
-}
-
-fn batch_write(_: &State) -> Option<Arc<Spec>> {
-    let data = payload_200();
-    post("/", ddb("BatchWriteItem"), move |n| {
-        let reqs: Vec<_> = (0..25)
-            .map(|i| json!({"PutRequest": {"Item": {"pk": {"S": format!("b{n}")}, "sk": {"S": format!("{i:02}")}, "data": {"S": data}}}}))
-            .collect();
-        Bytes::from(json!({"RequestItems": {"bench": reqs}}).to_string())
-    })
-}
-
-fn update_hot(_: &State) -> Option<Arc<Spec>> {
-    post("/", ddb("UpdateItem"), |_| {
-        Bytes::from(
-            json!({"TableName": "bench", "Key": {"pk": {"S": "hot"}, "sk": {"S": "k"}}, "UpdateExpression": "ADD hits :one",
-                   "ExpressionAttributeValues": {":one": {"N": "1"}}})
-            .to_string(),
-        )
-    })
-}
-
-fn invoke(function: &'static str) -> Option<Arc<Spec>> {
-    post(&format!("/2015-03-31/functions/{function}/invocations"), rest("lambda"), |_| Bytes::from_static(b"{}"))
-}
-
-fn invoke_python(_: &State) -> Option<Arc<Spec>> {
-    invoke("noop-python")
-}
-fn invoke_nodejs(_: &State) -> Option<Arc<Spec>> {
-    invoke("noop-nodejs")
-}
-fn invoke_provided(_: &State) -> Option<Arc<Spec>> {
-    invoke("noop-provided")
-}
-
-fn rest_api(s: &State) -> Option<Arc<Spec>> {
-    let id = s.rest_api_id.clone()?;
-    Some(Arc::new(Spec { method: Method::GET, path: format!("/restapis/{id}/bench/_user_request_/hello"), headers: vec![], make_body: Arc::new(|_| Bytes::new()) }))
-}
-
-fn http_api(s: &State) -> Option<Arc<Spec>> {
-    let id = s.http_api_id.clone()?;
-    Some(Arc::new(Spec { method: Method::GET, path: format!("/restapis/{id}/$default/_user_request_/hello"), headers: vec![], make_body: Arc::new(|_| Bytes::new()) }))
-}
-
-type Build = fn(&State) -> Option<Arc<Spec>>;
-
-/// Every workload, in report order.
+/// Every load workload, in report order.
 pub fn all() -> Vec<Workload> {
     let mut w = vec![
-        Workload { name: "client_ceiling(health)".into(), clients: 32, build: health, setup: None, nimbus_only: true },
-        Workload { name: "sts.GetCallerIdentity".into(), clients: 32, build: sts, setup: None, nimbus_only: false },
+        Workload { name: "client-ceiling.health.c32".into(), clients: 32, build: Arc::new(health), setup: None, nimbus_only: true, quick_skip: None },
+        load_workload("sts.getcalleridentity.c32".into(), 32, Arc::new(sts), None),
     ];
-    let groups: [(&str, Build, Setup); 10] = [
-        ("dynamodb.PutItem", put_item, Setup::DynamoTable),
-        ("dynamodb.GetItem", get_item, Setup::DynamoTable),
-        ("dynamodb.Query100", query, Setup::DynamoTable),
-        ("dynamodb.BatchWriteItem25", batch_write, Setup::DynamoTable),
-        ("dynamodb.UpdateItemAddHotKey", update_hot, Setup::DynamoTable),
-        ("lambda.InvokeWarm(python)", invoke_python, Setup::Functions),
-        ("lambda.InvokeWarm(nodejs)", invoke_nodejs, Setup::Functions),
-        ("lambda.InvokeWarm(provided)", invoke_provided, Setup::Functions),
-        ("apigateway.RestApi->lambda(python)", rest_api, Setup::Apis),
-        ("apigateway.HttpApi->lambda(python)", http_api, Setup::Apis),
+    let both: Vec<(&str, Build, Setup)> = vec![
+        ("dynamodb.putitem", Arc::new(dynamodb::put_item), Setup::DynamoTable),
+        ("dynamodb.getitem", Arc::new(dynamodb::get_item), Setup::DynamoTable),
+        ("dynamodb.query100", Arc::new(dynamodb::query), Setup::DynamoTable),
+        ("dynamodb.batchwriteitem25", Arc::new(dynamodb::batch_write), Setup::DynamoTable),
+        ("dynamodb.updateitem.add-hot", Arc::new(dynamodb::update_hot), Setup::DynamoTable),
+        ("dynamodb.query.gsi", Arc::new(dynamodb::query_gsi), Setup::GsiTable),
+        ("s3.putobject.1kib", Arc::new(|s: &State| s3::put(s, 1024)), Setup::Bucket),
+        ("s3.putobject.1mib", Arc::new(|s: &State| s3::put(s, 1 << 20)), Setup::Bucket),
+        ("s3.getobject.1kib", Arc::new(|s: &State| s3::get(s, 1024)), Setup::Bucket),
+        ("s3.getobject.1mib", Arc::new(|s: &State| s3::get(s, 1 << 20)), Setup::Bucket),
+        ("lambda.invoke.python", Arc::new(|_: &State| lambda::invoke("noop-python")), Setup::Functions),
+        ("lambda.invoke.nodejs", Arc::new(|_: &State| lambda::invoke("noop-nodejs")), Setup::Functions),
+        ("lambda.invoke.provided", Arc::new(|_: &State| lambda::invoke("noop-provided")), Setup::Functions),
+        ("apigateway.rest", Arc::new(lambda::rest_api), Setup::Apis),
+        ("apigateway.http", Arc::new(lambda::http_api), Setup::Apis),
     ];
-    for (name, build, setup) in groups {
+    for (name, build, setup) in both {
         for clients in [1, 32] {
-            w.push(Workload { name: format!("{name}@{clients}"), clients, build, setup: Some(setup), nimbus_only: false });
+            w.push(load_workload(format!("{name}.c{clients}"), clients, build.clone(), Some(setup)));
         }
+    }
+    w.push(load_workload("dynamodb.streams.getrecords.c1".into(), 1, Arc::new(dynamodb::get_records), Some(Setup::Stream)));
+    for (exp, n) in [(3, 1_000u64), (5, 100_000), (6, 1_000_000)] {
+        let mut wl = load_workload(format!("dynamodb.getitem.size1e{exp}.c1"), 1, Arc::new(move |_: &State| dynamodb::get_scaled(n)), Some(Setup::Scale(n)));
+        if n > 1_000 {
+            wl.quick_skip = Some("skipped in --quick (loading the table takes too long); measured in the full run");
+        }
+        w.push(wl);
     }
     w
-}
-
-fn zip_of(files: &[(&str, &str, u32)]) -> Result<Vec<u8>, String> {
-    let mut buf = std::io::Cursor::new(Vec::new());
-    {
-        let mut z = zip::ZipWriter::new(&mut buf);
-        for (name, text, mode) in files {
-            let opts = zip::write::SimpleFileOptions::default().unix_permissions(*mode);
-            z.start_file(*name, opts).map_err(|e| e.to_string())?;
-            z.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
-        }
-        z.finish().map_err(|e| e.to_string())?;
-    }
-    Ok(buf.into_inner())
-}
-
-const PROVIDED_BOOTSTRAP: &str = r#"#!/bin/sh
-exec python3 -c '
-import os, urllib.request
-api = os.environ["AWS_LAMBDA_RUNTIME_API"]
-while True:
-    r = urllib.request.urlopen(f"http://{api}/2018-06-01/runtime/invocation/next")
-    rid = r.headers["Lambda-Runtime-Aws-Request-Id"]
-    r.read()
-    urllib.request.urlopen(urllib.request.Request(f"http://{api}/2018-06-01/runtime/invocation/{rid}/response", data=b"{}", method="POST")).read()
-'
-"#;
-
-async fn call(addr: &str, method: Method, path: &str, headers: Vec<(String, String)>, body: Value) -> Result<Value, String> {
-    let (status, resp) = load::once(addr, method, path, &headers, Bytes::from(body.to_string())).await?;
-    if status >= 300 {
-        return Err(format!("{path} answered {status}: {}", String::from_utf8_lossy(&resp)));
-    }
-    Ok(serde_json::from_slice(&resp).unwrap_or(Value::Null))
-}
-
-/// Runs a setup against `addr`; an error means the service is missing there.
-pub async fn setup(addr: &str, setup: Setup, state: &mut State) -> Result<(), String> {
-    match setup {
-        Setup::DynamoTable => {
-            let create = json!({
-                "TableName": "bench",
-                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
-                "BillingMode": "PAY_PER_REQUEST"
-            });
-            call(addr, Method::POST, "/", ddb("CreateTable"), create).await?;
-            let data = payload_200();
-            for chunk in 0..400 {
-                let reqs: Vec<_> = (0..25)
-                    .map(|i| {
-                        let n = chunk * 25 + i;
-                        json!({"PutRequest": {"Item": {"pk": {"S": "q"}, "sk": {"S": format!("{n:05}")}, "data": {"S": data}}}})
-                    })
-                    .collect();
-                call(addr, Method::POST, "/", ddb("BatchWriteItem"), json!({"RequestItems": {"bench": reqs}})).await?;
-            }
-            Ok(())
-        }
-        Setup::Functions => {
-            let b64 = |z: Vec<u8>| base64::engine::general_purpose::STANDARD.encode(z);
-            let functions = [
-                ("noop-python", "python3.12", "index.handler", zip_of(&[("index.py", "def handler(event, context):\n    return {'statusCode': 200, 'body': 'ok'}\n", 0o644)])?),
-                ("noop-nodejs", "nodejs20.x", "index.handler", zip_of(&[("index.js", "exports.handler = async () => ({statusCode: 200, body: 'ok'});\n", 0o644)])?),
-                ("noop-provided", "provided.al2023", "unused", zip_of(&[("bootstrap", PROVIDED_BOOTSTRAP, 0o755)])?),
-            ];
-            for (name, runtime, handler, zip) in functions {
-                let body = json!({"FunctionName": name, "Runtime": runtime, "Handler": handler,
-                                  "Role": "arn:aws:iam::123456789012:role/bench", "Code": {"ZipFile": b64(zip)}, "Timeout": 30,
-                                  // One full vCPU (1,769 MB, as on AWS): at 128 MB the cgroup CPU quota
-                                  // (7% of a core, as AWS gives) would throttle the no-op itself.
-                                  "MemorySize": 1769});
-                call(addr, Method::POST, "/2015-03-31/functions", rest("lambda"), body).await?;
-                // Warm as many environments as the widest workload has clients, so the
-                // workloads measure warm invokes (cold starts are their own row).
-                let mut warming = Vec::new();
-                for _ in 0..32 {
-                    let (addr, path) = (addr.to_string(), format!("/2015-03-31/functions/{name}/invocations"));
-                    warming.push(tokio::spawn(async move { call(&addr, Method::POST, &path, rest("lambda"), json!({})).await }));
-                }
-                for w in warming {
-                    w.await.map_err(|e| e.to_string())??;
-                }
-            }
-            Ok(())
-        }
-        Setup::Apis => {
-            let uri = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:000000000000:function:noop-python/invocations";
-            let api = call(addr, Method::POST, "/restapis", rest("apigateway"), json!({"name": "bench"})).await?;
-            let id = api["id"].as_str().ok_or("CreateRestApi gave no id")?.to_string();
-            let resources = call(addr, Method::GET, &format!("/restapis/{id}/resources"), rest("apigateway"), json!({})).await?;
-            let root = resources["item"].as_array().and_then(|a| a.first()).and_then(|r| r["id"].as_str()).ok_or("no root resource")?.to_string();
-            let proxy = call(addr, Method::POST, &format!("/restapis/{id}/resources/{root}"), rest("apigateway"), json!({"pathPart": "{proxy+}"})).await?;
-            let pid = proxy["id"].as_str().ok_or("CreateResource gave no id")?.to_string();
-            call(addr, Method::PUT, &format!("/restapis/{id}/resources/{pid}/methods/ANY"), rest("apigateway"), json!({"authorizationType": "NONE"})).await?;
-            call(addr, Method::PUT, &format!("/restapis/{id}/resources/{pid}/methods/ANY/integration"), rest("apigateway"),
-                 json!({"type": "AWS_PROXY", "httpMethod": "POST", "uri": uri})).await?;
-            call(addr, Method::POST, &format!("/restapis/{id}/deployments"), rest("apigateway"), json!({"stageName": "bench"})).await?;
-            state.rest_api_id = Some(id);
-            let target = "arn:aws:lambda:us-east-1:000000000000:function:noop-python";
-            let http = call(addr, Method::POST, "/v2/apis", rest("apigateway"), json!({"name": "bench", "protocolType": "HTTP", "target": target})).await?;
-            state.http_api_id = Some(http["apiId"].as_str().ok_or("CreateApi gave no apiId")?.to_string());
-            Ok(())
-        }
-    }
 }
