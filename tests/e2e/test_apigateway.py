@@ -81,6 +81,15 @@ def lambda_uri(fn_arn, region="us-east-1"):
     return f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{fn_arn}/invocations"
 
 
+def grant(server, fn, api_id, source="*", sid=None):
+    """Lets API Gateway invoke `fn` from `api_id` (`source` is the part of the
+    execute-api ARN after the API id), as a real user must."""
+    server.client("lambda").add_permission(
+        FunctionName=fn, StatementId=sid or f"apigw-{api_id}", Action="lambda:InvokeFunction",
+        Principal="apigateway.amazonaws.com",
+        SourceArn=f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{api_id}/{source}")
+
+
 # ---------------------------------------------------------------- control plane
 
 def test_rest_api_lifecycle(server):
@@ -240,6 +249,9 @@ def test_seed_cli_sequence(server, tmp_path):
     aws(server, "apigateway", "put-integration", "--rest-api-id", api_id, "--resource-id", res["id"],
         "--http-method", "GET", "--type", "AWS_PROXY", "--integration-http-method", "POST",
         "--uri", lambda_uri(f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:users"))
+    aws(server, "lambda", "add-permission", "--function-name", "users", "--statement-id", "apigateway-get",
+        "--action", "lambda:InvokeFunction", "--principal", "apigateway.amazonaws.com",
+        "--source-arn", f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{api_id}/*/GET/users")
     dep = aws(server, "apigateway", "create-deployment", "--rest-api-id", api_id, "--stage-name", "prod")
     assert dep["id"]
     r = requests.get(url(server, api_id, "prod", "users") + "?a=1&a=2&b=3", headers={"X-Test": "t"})
@@ -285,6 +297,7 @@ def test_rest_proxy_params_greedy_and_errors(server, echo_fn):
         apigw.put_integration(restApiId=api["id"], resourceId=res["id"], httpMethod=method, type="AWS_PROXY",
                               integrationHttpMethod="POST", uri=lambda_uri(echo_fn))
     apigw.create_deployment(restApiId=api["id"], stageName="test", variables={"table": "Users"})
+    grant(server, echo_fn, api["id"])
 
     ev = requests.get(url(server, api["id"], "test", "users/42")).json()
     assert ev["resource"] == "/users/{id}" and ev["pathParameters"] == {"id": "42"}
@@ -326,6 +339,7 @@ def test_http_api_quick_create(server, v2, echo_fn):
     stages = v2.get_stages(ApiId=api["ApiId"])["Items"]
     assert stages[0]["StageName"] == "$default" and stages[0]["AutoDeploy"] is True
     assert v2.get_api(ApiId=api["ApiId"])["Name"] == "quick"
+    grant(server, echo_fn, api["ApiId"], "*/$default")
 
     r = host_get(server, api["ApiId"], "/any/path?x=1&x=2", headers={"Cookie": "a=1; b=2"})
     assert r.status_code == 200, r.text
@@ -352,6 +366,7 @@ def test_http_api_routes_and_formats(server, v2, echo_fn):
                         CorsConfiguration={"AllowOrigins": ["https://example.com"], "AllowMethods": ["GET", "POST"],
                                            "AllowHeaders": ["content-type"], "MaxAge": 300})
     a = api["ApiId"]
+    grant(server, echo_fn, a)
     i2 = v2.create_integration(ApiId=a, IntegrationType="AWS_PROXY", IntegrationUri=echo_fn, PayloadFormatVersion="2.0")
     i1 = v2.create_integration(ApiId=a, IntegrationType="AWS_PROXY", IntegrationUri=echo_fn, PayloadFormatVersion="1.0")
     v2.create_route(ApiId=a, RouteKey="GET /users/{id}", Target=f"integrations/{i2['IntegrationId']}")
@@ -436,7 +451,7 @@ def test_rest_http_proxy(server, backend):
                           requestParameters={"integration.request.path.proxy": "method.request.path.proxy"})
     with pytest.raises(ClientError) as e:
         apigw.put_integration(restApiId=api["id"], resourceId=greedy["id"], httpMethod="ANY", type="HTTP",
-                              integrationHttpMethod="GET", uri=backend)
+                              integrationHttpMethod="GET", uri="ftp://example.com/x")
     assert e.value.response["Error"]["Code"] == "BadRequestException"
     apigw.create_deployment(restApiId=api["id"], stageName="prod")
     r = requests.post(url(server, api["id"], "prod", "a/b") + "?q=1", data="payload", headers={"X-Test": "t"})

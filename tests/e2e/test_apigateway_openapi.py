@@ -45,6 +45,13 @@ def url(server, api_id, stage, path=""):
     return f"{server.endpoint}/restapis/{api_id}/{stage}/_user_request_/{path}"
 
 
+def grant(server, fn, api_id):
+    """Lets API Gateway invoke `fn` from any stage and method of `api_id`, as a real user must."""
+    server.client("lambda").add_permission(
+        FunctionName=fn, StatementId=f"apigw-{api_id}", Action="lambda:InvokeFunction",
+        Principal="apigateway.amazonaws.com", SourceArn=f"arn:aws:execute-api:us-east-1:000000000000:{api_id}/*")
+
+
 @pytest.fixture
 def echo_fn(server):
     lam = server.client("lambda")
@@ -163,6 +170,7 @@ def test_import_oas3_json_mock_and_lambda(server, echo_fn):
     assert ir["responseTemplates"] == {"application/json": '{"mock": true}'}
 
     apigw.create_deployment(restApiId=api["id"], stageName="prod")
+    grant(server, echo_fn, api["id"])
     r = requests.get(url(server, api["id"], "prod", "hello"))
     assert r.status_code == 200 and r.json() == {"mock": True} and r.headers["X-Mock"] == "yes"
     r = requests.get(url(server, api["id"], "prod", "users/42"))
@@ -184,6 +192,7 @@ def test_import_swagger2_yaml(server, echo_fn):
         "/": [], "/ping": ["GET"], "/items": [], "/items/{itemId}": ["POST"],
     }
     apigw.create_deployment(restApiId=api["id"], stageName="v1")
+    grant(server, echo_fn, api["id"])
     r = requests.get(url(server, api["id"], "v1", "ping"))
     assert r.status_code == 200 and r.json() == {"pong": True}
     r = requests.post(url(server, api["id"], "v1", "items/7"), data="{}")
@@ -242,6 +251,7 @@ def test_get_export_round_trip(server, echo_fn, export_type, accepts):
     assert again["id"] != api["id"] and again["name"] == "imported"
     assert paths_and_methods(apigw, again["id"]) == paths_and_methods(apigw, api["id"])
     apigw.create_deployment(restApiId=again["id"], stageName="prod")
+    grant(server, echo_fn, again["id"])
     r = requests.get(url(server, again["id"], "prod", "hello"))
     assert r.status_code == 200 and r.json() == {"mock": True} and r.headers["X-Mock"] == "yes"
     r = requests.get(url(server, again["id"], "prod", "users/9"))
@@ -336,6 +346,7 @@ def test_http_api_import_export_reimport(server, echo_fn):
     integs = v2.get_integrations(ApiId=api["ApiId"])["Items"]
     assert sorted(i["PayloadFormatVersion"] for i in integs) == ["1.0", "2.0"]
     v2.create_stage(ApiId=api["ApiId"], StageName="$default", AutoDeploy=True)
+    grant(server, echo_fn, api["ApiId"])
     base = f"{server.endpoint}/restapis/{api['ApiId']}/$default/_user_request_"
     r = requests.get(f"{base}/users/5")
     assert r.status_code == 200 and r.json() == {"v": 2, "routeKey": "GET /users/{id}", "path": "/users/5"}

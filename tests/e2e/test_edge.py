@@ -32,7 +32,7 @@ def test_every_response_has_a_request_id(server):
     "service,call,code,status",
     [
         # awsJson
-        ("dynamodb", lambda c: c.describe_backup(BackupArn="arn:aws:dynamodb:us-east-1:000000000000:table/t/backup/01234567890123-abcdefgh"), "UnknownOperationException", 501),
+        ("dynamodb", lambda c: c.describe_kinesis_streaming_destination(TableName="t"), "UnknownOperationException", 501),
         ("secretsmanager", lambda c: c.list_secrets(), "UnknownOperationException", 501),
         # restJson
         ("lambda", lambda c: c.list_layers(), "UnknownOperationException", 501),

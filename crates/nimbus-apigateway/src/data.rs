@@ -6,19 +6,22 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-use base64::Engine;
 use bytes::Bytes;
 use http::request::Parts;
-use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
+use http::{HeaderValue, Response, StatusCode};
 use nimbus_edge::RawHandler;
 use nimbus_model::types::{apigateway as t1, apigatewayv2 as t2};
 use nimbus_protocol::BoxFuture;
 use nimbus_types::new_request_id;
 use percent_encoding::percent_decode_str;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
+use crate::cors::{add_cors_headers, preflight};
 use crate::db::{self, ApiIndex};
+use crate::event::{event_v1, event_v2, structured_response, v2_response, Req};
+use crate::invoke::{timeout_of, Call, InvokeError};
 use crate::{ids, rest, v2, Inner};
 
 /// The invoke-URL handler.
@@ -236,7 +239,7 @@ pub(crate) fn match_path(
     (segs.len() == parts.len()).then_some((score, params))
 }
 
-fn decode(s: &str) -> String {
+pub(crate) fn decode(s: &str) -> String {
     percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
@@ -248,450 +251,8 @@ fn segments(path: &str) -> Vec<&str> {
 /// (not through ANY), and the path parameters.
 type Candidate<T> = (Vec<u8>, bool, BTreeMap<String, String>, T);
 
-/// What the integrations need to know about the request.
-pub(crate) struct Req<'a> {
-    pub method: String,
-    /// The path inside the stage (raw).
-    pub path: String,
-    pub query: &'a str,
-    pub headers: &'a HeaderMap,
-    pub body: Bytes,
-    pub api_id: String,
-    pub account: String,
-    pub stage: String,
-    pub domain: String,
-    pub request_id: String,
-    pub extended_id: String,
-    pub now_ms: i64,
-    pub protocol: String,
-}
-
-impl Req<'_> {
-    fn source_ip(&self) -> String {
-        self.headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "127.0.0.1".into())
-    }
-
-    fn user_agent(&self) -> Value {
-        self.headers
-            .get(http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| json!(s))
-            .unwrap_or(Value::Null)
-    }
-
-    fn request_time(&self) -> String {
-        let fmt = time::macros::format_description!(
-            "[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000"
-        );
-        time::OffsetDateTime::from_unix_timestamp(self.now_ms / 1000)
-            .ok()
-            .and_then(|t| t.format(&fmt).ok())
-            .unwrap_or_default()
-    }
-
-    fn domain_prefix(&self) -> String {
-        self.domain.split('.').next().unwrap_or("").to_string()
-    }
-
-    fn query_pairs(&self) -> Vec<(String, String)> {
-        form_urlencoded::parse(self.query.as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect()
-    }
-
-    /// The body as the event carries it: text, or base64 for binary content.
-    fn event_body(&self, binary_types: &[String]) -> (Value, bool) {
-        if self.body.is_empty() {
-            return (Value::Null, false);
-        }
-        let ct = self
-            .headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let ct = ct.split(';').next().unwrap_or("").trim();
-        let binary = binary_types.iter().any(|b| media_matches(b, ct));
-        match std::str::from_utf8(&self.body) {
-            Ok(s) if !binary => (json!(s), false),
-            _ => (
-                json!(base64::engine::general_purpose::STANDARD.encode(&self.body)),
-                true,
-            ),
-        }
-    }
-
-    /// Headers as v1 gives them: last value and every value per name.
-    fn v1_headers(&self) -> (Value, Value) {
-        let mut single = Map::new();
-        let mut multi: Map<String, Value> = Map::new();
-        for (name, value) in self.headers.iter() {
-            let v = String::from_utf8_lossy(value.as_bytes()).into_owned();
-            let name = canonical_header(name.as_str());
-            single.insert(name.clone(), json!(v));
-            match multi.get_mut(&name) {
-                Some(Value::Array(a)) => a.push(json!(v)),
-                _ => {
-                    multi.insert(name, json!([v]));
-                }
-            }
-        }
-        if single.is_empty() {
-            (Value::Null, Value::Null)
-        } else {
-            (Value::Object(single), Value::Object(multi))
-        }
-    }
-
-    fn v1_query(&self) -> (Value, Value) {
-        let pairs = self.query_pairs();
-        if pairs.is_empty() {
-            return (Value::Null, Value::Null);
-        }
-        let mut single = Map::new();
-        let mut multi: Map<String, Value> = Map::new();
-        for (k, v) in pairs {
-            single.insert(k.clone(), json!(v));
-            match multi.get_mut(&k) {
-                Some(Value::Array(a)) => a.push(json!(v)),
-                _ => {
-                    multi.insert(k, json!([v]));
-                }
-            }
-        }
-        (Value::Object(single), Value::Object(multi))
-    }
-
-    /// The stage-prefixed path AWS reports in `requestContext.path`.
-    fn stage_path(&self) -> String {
-        if self.stage == "$default" {
-            self.path.clone()
-        } else {
-            format!("/{}{}", self.stage, self.path)
-        }
-    }
-}
-
-/// `Content-Type` → `Content-Type`: HTTP/1 header names arrive lowercased; AWS passes
-/// them as the client wrote them, which clients nearly always write capitalized.
-fn canonical_header(name: &str) -> String {
-    name.split('-')
-        .map(|w| {
-            let mut c = w.chars();
-            match c.next() {
-                Some(f) => f.to_ascii_uppercase().to_string() + c.as_str(),
-                None => String::new(),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("-")
-}
-
-fn media_matches(pattern: &str, ct: &str) -> bool {
-    if pattern == "*/*" {
-        return true;
-    }
-    match pattern.strip_suffix("/*") {
-        Some(major) => ct.split('/').next() == Some(major),
-        None => pattern.eq_ignore_ascii_case(ct),
-    }
-}
-
-fn params_value(p: &BTreeMap<String, String>) -> Value {
-    if p.is_empty() {
-        Value::Null
-    } else {
-        json!(p)
-    }
-}
-
-fn vars_value(v: Option<&BTreeMap<String, String>>) -> Value {
-    match v {
-        Some(v) if !v.is_empty() => json!(v),
-        _ => Value::Null,
-    }
-}
-
-/// The Lambda proxy event, payload format 1.0 (REST APIs, and HTTP APIs asking for 1.0).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn event_v1(
-    req: &Req,
-    resource_path: &str,
-    resource_id: Option<&str>,
-    route_key: Option<&str>,
-    path_params: &BTreeMap<String, String>,
-    stage_vars: Option<&BTreeMap<String, String>>,
-    binary_types: &[String],
-) -> Value {
-    let (headers, multi_headers) = req.v1_headers();
-    let (query, multi_query) = req.v1_query();
-    let (body, b64) = req.event_body(binary_types);
-    let mut ctx = json!({
-        "accountId": req.account,
-        "apiId": req.api_id,
-        "domainName": req.domain,
-        "domainPrefix": req.domain_prefix(),
-        "extendedRequestId": req.extended_id,
-        "httpMethod": req.method,
-        "identity": {
-            "accessKey": null,
-            "accountId": null,
-            "caller": null,
-            "cognitoAuthenticationProvider": null,
-            "cognitoAuthenticationType": null,
-            "cognitoIdentityId": null,
-            "cognitoIdentityPoolId": null,
-            "principalOrgId": null,
-            "sourceIp": req.source_ip(),
-            "user": null,
-            "userAgent": req.user_agent(),
-            "userArn": null,
-        },
-        "path": req.stage_path(),
-        "protocol": req.protocol,
-        "requestId": req.request_id,
-        "requestTime": req.request_time(),
-        "requestTimeEpoch": req.now_ms,
-        "resourcePath": resource_path,
-        "stage": req.stage,
-    });
-    if let Some(obj) = ctx.as_object_mut() {
-        match (resource_id, route_key) {
-            (Some(id), _) => {
-                obj.insert("resourceId".into(), json!(id));
-            }
-            (None, Some(key)) => {
-                obj.insert("resourceId".into(), json!(key));
-                obj.insert("routeKey".into(), json!(key));
-            }
-            _ => {}
-        }
-    }
-    let mut event = json!({
-        "resource": resource_path,
-        "path": req.path_decoded(),
-        "httpMethod": req.method,
-        "headers": headers,
-        "multiValueHeaders": multi_headers,
-        "queryStringParameters": query,
-        "multiValueQueryStringParameters": multi_query,
-        "pathParameters": params_value(path_params),
-        "stageVariables": vars_value(stage_vars),
-        "requestContext": ctx,
-        "body": body,
-        "isBase64Encoded": b64,
-    });
-    if route_key.is_some() {
-        if let Some(obj) = event.as_object_mut() {
-            obj.insert("version".into(), json!("1.0"));
-        }
-    }
-    event
-}
-
-impl Req<'_> {
-    fn path_decoded(&self) -> String {
-        decode(&self.path)
-    }
-}
-
-/// The Lambda proxy event, payload format 2.0 (HTTP APIs).
-pub(crate) fn event_v2(
-    req: &Req,
-    route_key: &str,
-    path_params: &BTreeMap<String, String>,
-    stage_vars: Option<&BTreeMap<String, String>>,
-) -> Value {
-    let mut headers: Map<String, Value> = Map::new();
-    let mut cookies: Vec<String> = Vec::new();
-    for (name, value) in req.headers.iter() {
-        let v = String::from_utf8_lossy(value.as_bytes()).into_owned();
-        if name == http::header::COOKIE {
-            cookies.extend(
-                v.split(';')
-                    .map(|c| c.trim().to_string())
-                    .filter(|c| !c.is_empty()),
-            );
-            continue;
-        }
-        match headers.get_mut(name.as_str()) {
-            Some(Value::String(s)) => {
-                s.push(',');
-                s.push_str(&v);
-            }
-            _ => {
-                headers.insert(name.as_str().to_string(), json!(v));
-            }
-        }
-    }
-    let mut query: Map<String, Value> = Map::new();
-    for (k, v) in req.query_pairs() {
-        match query.get_mut(&k) {
-            Some(Value::String(s)) => {
-                s.push(',');
-                s.push_str(&v);
-            }
-            _ => {
-                query.insert(k, json!(v));
-            }
-        }
-    }
-    let (body, b64) = req.event_body(&[]);
-    let mut event = Map::new();
-    event.insert("version".into(), json!("2.0"));
-    event.insert("routeKey".into(), json!(route_key));
-    event.insert("rawPath".into(), json!(req.stage_path()));
-    event.insert("rawQueryString".into(), json!(req.query));
-    if !cookies.is_empty() {
-        event.insert("cookies".into(), json!(cookies));
-    }
-    event.insert("headers".into(), Value::Object(headers));
-    if !query.is_empty() {
-        event.insert("queryStringParameters".into(), Value::Object(query));
-    }
-    event.insert(
-        "requestContext".into(),
-        json!({
-            "accountId": req.account,
-            "apiId": req.api_id,
-            "domainName": req.domain,
-            "domainPrefix": req.domain_prefix(),
-            "http": {
-                "method": req.method,
-                "path": decode(&req.stage_path()),
-                "protocol": req.protocol,
-                "sourceIp": req.source_ip(),
-                "userAgent": req.user_agent(),
-            },
-            "requestId": req.extended_id,
-            "routeKey": route_key,
-            "stage": req.stage,
-            "time": req.request_time(),
-            "timeEpoch": req.now_ms,
-        }),
-    );
-    if !body.is_null() {
-        event.insert("body".into(), body);
-    }
-    if !path_params.is_empty() {
-        event.insert("pathParameters".into(), json!(path_params));
-    }
-    event.insert("isBase64Encoded".into(), json!(b64));
-    if let Some(v) = stage_vars.filter(|v| !v.is_empty()) {
-        event.insert("stageVariables".into(), json!(v));
-    }
-    Value::Object(event)
-}
-
-fn header_text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-fn add_header(h: &mut HeaderMap, name: &str, value: &str) -> Result<(), ()> {
-    let n = HeaderName::try_from(name).map_err(|_| ())?;
-    let v = HeaderValue::from_str(value).map_err(|_| ())?;
-    h.append(n, v);
-    Ok(())
-}
-
-/// Maps a structured proxy response (`statusCode`, `headers`, `multiValueHeaders`,
-/// `cookies`, `body`, `isBase64Encoded`) to HTTP; `None` when it is malformed.
-pub(crate) fn structured_response(v: &Value) -> Option<Response<Bytes>> {
-    let obj = v.as_object()?;
-    let status = match obj.get("statusCode")? {
-        Value::Number(n) => n.as_u64()?,
-        Value::String(s) => s.parse().ok()?,
-        _ => return None,
-    };
-    let status = StatusCode::from_u16(u16::try_from(status).ok()?).ok()?;
-    let mut headers = HeaderMap::new();
-    match obj.get("multiValueHeaders") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(m)) => {
-            for (k, vals) in m {
-                for v in vals.as_array()? {
-                    add_header(&mut headers, k, &header_text(v)?).ok()?;
-                }
-            }
-        }
-        Some(_) => return None,
-    }
-    match obj.get("headers") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(m)) => {
-            for (k, v) in m {
-                let n = HeaderName::try_from(k.as_str()).ok()?;
-                headers.remove(&n);
-                add_header(&mut headers, k, &header_text(v)?).ok()?;
-            }
-        }
-        Some(_) => return None,
-    }
-    match obj.get("cookies") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(c)) => {
-            for cookie in c {
-                add_header(&mut headers, "set-cookie", cookie.as_str()?).ok()?;
-            }
-        }
-        Some(_) => return None,
-    }
-    let b64 = match obj.get("isBase64Encoded") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return None,
-    };
-    let body = match obj.get("body") {
-        None | Some(Value::Null) => Bytes::new(),
-        Some(Value::String(s)) if b64 => {
-            Bytes::from(base64::engine::general_purpose::STANDARD.decode(s).ok()?)
-        }
-        Some(Value::String(s)) => Bytes::from(s.clone()),
-        Some(_) => return None,
-    };
-    if !headers.contains_key(http::header::CONTENT_TYPE) {
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-    }
-    let mut r = Response::new(body);
-    *r.status_mut() = status;
-    *r.headers_mut() = headers;
-    Some(r)
-}
-
-/// Payload format 2.0: a structured response when it has `statusCode`, otherwise the
-/// value itself is the 200 JSON body (a bare string is sent as is).
-pub(crate) fn v2_response(payload: &[u8]) -> Option<Response<Bytes>> {
-    let v: Value = serde_json::from_slice(payload).ok()?;
-    if v.as_object().is_some_and(|o| o.contains_key("statusCode")) {
-        return structured_response(&v);
-    }
-    let body = match &v {
-        Value::String(s) => Bytes::from(s.clone()),
-        other => Bytes::from(serde_json::to_vec(other).ok()?),
-    };
-    let mut r = Response::new(body);
-    r.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    Some(r)
-}
-
 /// `${stageVariables.name}` substitution in integration URIs.
-fn substitute(uri: &str, vars: Option<&BTreeMap<String, String>>) -> String {
+pub(crate) fn substitute(uri: &str, vars: Option<&BTreeMap<String, String>>) -> String {
     let Some(vars) = vars else {
         return uri.to_string();
     };
@@ -709,6 +270,7 @@ impl ExecuteApi {
         body: Bytes,
         request_id: &str,
     ) -> Result<Response<Bytes>, Response<Bytes>> {
+        let started = Instant::now();
         let target = parse_target(parts).ok_or_else(forbidden)?;
         if body.len() > MAX_PAYLOAD {
             return Err(message(413, "Request Too Long"));
@@ -752,10 +314,15 @@ impl ExecuteApi {
                 }
             };
             let req = mk(stage, path);
-            let mut r = self.rest(&index, &req).await?;
+            let mut trace = Trace::default();
+            let mut r = self
+                .rest(&index, &req, &mut trace)
+                .await
+                .unwrap_or_else(|e| e);
             if let Ok(v) = HeaderValue::from_str(&extended_id) {
                 r.headers_mut().insert("x-amz-apigw-id", v);
             }
+            self.access_log(&index, &req, &trace, &r, started);
             Ok(r)
         } else {
             let s = v2::Scope {
@@ -786,10 +353,15 @@ impl ExecuteApi {
                 }
             };
             let req = mk(stage, path);
-            let mut r = self.http(&index, &req).await?;
+            let mut trace = Trace::default();
+            let mut r = self
+                .http(&index, &req, &mut trace)
+                .await
+                .unwrap_or_else(|e| e);
             if let Ok(v) = HeaderValue::from_str(&extended_id) {
                 r.headers_mut().insert("apigw-requestid", v);
             }
+            self.access_log(&index, &req, &trace, &r, started);
             Ok(r)
         }
     }
@@ -798,6 +370,7 @@ impl ExecuteApi {
         &self,
         index: &ApiIndex,
         req: &Req<'_>,
+        trace: &mut Trace,
     ) -> Result<Response<Bytes>, Response<Bytes>> {
         let api_key = db::api_key("v1", &index.account, &index.region, &req.api_id);
         let api: t1::RestApi = self
@@ -822,6 +395,9 @@ impl ExecuteApi {
             .ok()
             .flatten()
             .ok_or_else(forbidden)?;
+        trace.access_log = stage.access_log_settings.as_ref().and_then(|a| {
+            crate::access_log::settings(a.destination_arn.as_deref(), a.format.as_deref())
+        });
         let dep_id = stage.deployment_id.clone().unwrap_or_default();
         let dep = self
             .rest_deployment(index, &req.api_id, &dep_id)
@@ -848,13 +424,21 @@ impl ExecuteApi {
                 best = Some((score, exact, params, (r, m)));
             }
         }
-        let (_, _, params, (resource, method)) = best.ok_or_else(missing_token)?;
+        let (_, exact, params, (resource, method)) = best.ok_or_else(missing_token)?;
+        let method_key = if exact {
+            req.method.clone()
+        } else {
+            "ANY".to_string()
+        };
         let integ = method
             .method_integration
             .as_ref()
             .ok_or_else(missing_token)?;
         let resource_path = resource.path.clone().unwrap_or_else(|| "/".into());
-        match integ.type_.as_deref() {
+        trace.resource_path = Some(resource_path.clone());
+        trace.resource_id = resource.id.clone();
+        let integration_started = Instant::now();
+        let result = match integ.type_.as_deref() {
             Some("AWS_PROXY") => {
                 let uri = substitute(integ.uri.as_deref().unwrap_or(""), stage.variables.as_ref());
                 let function = function_of_uri(&uri).ok_or_else(|| v1_internal(500))?;
@@ -868,16 +452,18 @@ impl ExecuteApi {
                     api.binary_media_types.as_deref().unwrap_or(&[]),
                 );
                 let payload = Bytes::from(serde_json::to_vec(&event).unwrap_or_default());
-                match self
-                    .inner
-                    .invoker
-                    .invoke(&index.account, &index.region, &function, payload)
-                    .await
-                {
-                    Err(e) => {
-                        tracing::warn!(api = %req.api_id, function = %function, "Lambda invocation failed: {e}");
-                        Err(v1_internal(500))
-                    }
+                let arns = source_arns(index, req, &method_key, &resource_path);
+                let call = Call {
+                    account: &index.account,
+                    region: &index.region,
+                    api_id: &req.api_id,
+                    function: &function,
+                    credentials: integ.credentials.as_deref(),
+                    source_arns: &arns,
+                    timeout: timeout_of(integ.timeout_in_millis, 29_000),
+                };
+                match self.inner.invoke_function(&call, payload).await {
+                    Err(e) => Err(v1_invoke_error(e)),
                     Ok(inv) if inv.function_error.is_some() => Err(v1_internal(502)),
                     Ok(inv) => serde_json::from_slice::<Value>(&inv.payload)
                         .ok()
@@ -888,7 +474,19 @@ impl ExecuteApi {
                         }),
                 }
             }
-            Some("MOCK") => Ok(mock_response(integ)),
+            Some("MOCK" | "AWS" | "HTTP") => {
+                let arns = source_arns(index, req, &method_key, &resource_path);
+                let m = crate::mapping::Method {
+                    req,
+                    region: &index.region,
+                    resource_path: &resource_path,
+                    resource_id: resource.id.as_deref().unwrap_or(""),
+                    params: &params,
+                    stage_vars: stage.variables.as_ref(),
+                    source_arns: &arns,
+                };
+                self.inner.non_proxy(&m, integ).await
+            }
             Some("HTTP_PROXY") => {
                 let uri = substitute(integ.uri.as_deref().unwrap_or(""), stage.variables.as_ref());
                 let method = match integ.http_method.as_deref() {
@@ -896,16 +494,30 @@ impl ExecuteApi {
                     Some(m) => m.to_string(),
                 };
                 let timeout = integ.timeout_in_millis.unwrap_or(29_000);
-                proxy_http(req, &uri, &method, &params, timeout, v1_internal).await
+                proxy_http(
+                    req,
+                    &uri,
+                    &method,
+                    &params,
+                    timeout,
+                    |status| match status {
+                        504 => message(504, "Endpoint request timed out"),
+                        s => v1_internal(s),
+                    },
+                )
+                .await
             }
             _ => Err(v1_internal(500)),
-        }
+        };
+        trace.integration_latency = Some(integration_started.elapsed().as_millis());
+        result
     }
 
     async fn http(
         &self,
         index: &ApiIndex,
         req: &Req<'_>,
+        trace: &mut Trace,
     ) -> Result<Response<Bytes>, Response<Bytes>> {
         let s = v2::Scope {
             account: &index.account,
@@ -927,6 +539,9 @@ impl ExecuteApi {
             .ok()
             .flatten()
             .ok_or_else(not_found)?;
+        trace.access_log = stage.access_log_settings.as_ref().and_then(|a| {
+            crate::access_log::settings(a.destination_arn.as_deref(), a.format.as_deref())
+        });
         if let Some(cors) = &api.cors_configuration {
             if req.method == "OPTIONS" && req.headers.contains_key("access-control-request-method")
             {
@@ -987,6 +602,7 @@ impl ExecuteApi {
             None => (default.ok_or_else(not_found)?, BTreeMap::new()),
         };
         let route_key = route.route_key.clone().unwrap_or_default();
+        trace.route_key = Some(route_key.clone());
         let integ_id = route
             .target
             .as_deref()
@@ -996,6 +612,7 @@ impl ExecuteApi {
             .iter()
             .find(|i| i.integration_id.as_deref() == Some(integ_id))
             .ok_or_else(v2_internal)?;
+        let integration_started = Instant::now();
         let mut resp = match integ.integration_type.as_deref() {
             Some("AWS_PROXY") => {
                 let uri = substitute(
@@ -1022,16 +639,19 @@ impl ExecuteApi {
                     event_v2(req, &route_key, &params, stage.stage_variables.as_ref())
                 };
                 let payload = Bytes::from(serde_json::to_vec(&event).unwrap_or_default());
-                match self
-                    .inner
-                    .invoker
-                    .invoke(&index.account, &index.region, &function, payload)
-                    .await
-                {
-                    Err(e) => {
-                        tracing::warn!(api = %req.api_id, function = %function, "Lambda invocation failed: {e}");
-                        return Err(v2_internal());
-                    }
+                let arns = route_source_arns(index, req, &route_key);
+                let call = Call {
+                    account: &index.account,
+                    region: &index.region,
+                    api_id: &req.api_id,
+                    function: &function,
+                    credentials: integ.credentials_arn.as_deref(),
+                    source_arns: &arns,
+                    timeout: timeout_of(integ.timeout_in_millis, 30_000),
+                };
+                match self.inner.invoke_function(&call, payload).await {
+                    Err(InvokeError::Timeout) => return Err(message(503, "Service Unavailable")),
+                    Err(_) => return Err(v2_internal()),
                     Ok(inv) if inv.function_error.is_some() => return Err(v2_internal()),
                     Ok(inv) => {
                         let mapped = if v1 {
@@ -1055,10 +675,23 @@ impl ExecuteApi {
                     Some(m) => m.to_string(),
                 };
                 let timeout = integ.timeout_in_millis.unwrap_or(30_000);
-                proxy_http(req, &uri, &method, &params, timeout, |_| v2_internal()).await?
+                // HTTP APIs answer a backend timeout with 503.
+                proxy_http(
+                    req,
+                    &uri,
+                    &method,
+                    &params,
+                    timeout,
+                    |status| match status {
+                        504 => message(503, "Service Unavailable"),
+                        _ => v2_internal(),
+                    },
+                )
+                .await?
             }
             _ => return Err(v2_internal()),
         };
+        trace.integration_latency = Some(integration_started.elapsed().as_millis());
         if let Some(cors) = &api.cors_configuration {
             add_cors_headers(cors, req.headers, resp.headers_mut());
         }
@@ -1066,7 +699,110 @@ impl ExecuteApi {
     }
 }
 
-/// Forwards to an HTTP backend; `internal(status)` renders the gateway's own errors.
+/// What routing learned about a request, for its access log line.
+#[derive(Default)]
+struct Trace {
+    access_log: Option<crate::access_log::AccessLog>,
+    resource_path: Option<String>,
+    resource_id: Option<String>,
+    route_key: Option<String>,
+    integration_latency: Option<u128>,
+}
+
+impl ExecuteApi {
+    /// Writes the request's access log line when its stage asks for one.
+    fn access_log(
+        &self,
+        index: &ApiIndex,
+        req: &Req,
+        trace: &Trace,
+        resp: &Response<Bytes>,
+        started: Instant,
+    ) {
+        let Some(log) = &trace.access_log else {
+            return;
+        };
+        let mut ctx = crate::mapping::context_value(
+            req,
+            trace.resource_path.as_deref().unwrap_or(""),
+            trace.resource_id.as_deref().unwrap_or(""),
+        );
+        let status = resp.status().as_u16();
+        let error = (status >= 400)
+            .then(|| serde_json::from_slice::<Value>(resp.body()).ok())
+            .flatten()
+            .and_then(|v| v.get("message").and_then(Value::as_str).map(String::from));
+        if let Some(o) = ctx.as_object_mut() {
+            o.insert("status".into(), json!(status));
+            o.insert("responseLength".into(), json!(resp.body().len()));
+            o.insert(
+                "responseLatency".into(),
+                json!(started.elapsed().as_millis()),
+            );
+            o.insert(
+                "integrationLatency".into(),
+                json!(trace.integration_latency),
+            );
+            o.insert("routeKey".into(), json!(trace.route_key));
+            o.insert(
+                "integration".into(),
+                json!({"latency": trace.integration_latency}),
+            );
+            o.insert(
+                "error".into(),
+                json!({"message": error, "messageString": error.as_ref().map(|e| format!("\"{e}\""))}),
+            );
+        }
+        let line = crate::access_log::render(&log.format, &ctx);
+        let stream = format!("{}_{}", req.api_id, req.stage.trim_start_matches('$'));
+        self.inner
+            .write_access_log(&index.account, &index.region, log, stream, line);
+    }
+}
+
+/// The `execute-api` ARNs of a REST API method: `{api}/{stage}/{METHOD}{resource path}`,
+/// for the request's method and, for an `ANY` method, for `ANY` too.
+fn source_arns(index: &ApiIndex, req: &Req, method_key: &str, resource_path: &str) -> Vec<String> {
+    let base = format!(
+        "arn:aws:execute-api:{}:{}:{}/{}",
+        index.region, index.account, req.api_id, req.stage
+    );
+    let mut out = vec![format!("{base}/{}{resource_path}", req.method)];
+    if method_key != req.method {
+        out.push(format!("{base}/{method_key}{resource_path}"));
+    }
+    out
+}
+
+/// The `execute-api` ARNs of an HTTP API route: `{api}/{stage}/{METHOD}/{path}` (the
+/// route's method and the request's), or `{api}/{stage}/$default`.
+fn route_source_arns(index: &ApiIndex, req: &Req, route_key: &str) -> Vec<String> {
+    let base = format!(
+        "arn:aws:execute-api:{}:{}:{}/{}",
+        index.region, index.account, req.api_id, req.stage
+    );
+    match route_key.split_once(' ') {
+        Some((method, path)) => {
+            let mut out = vec![format!("{base}/{}{path}", req.method)];
+            if method != req.method {
+                out.push(format!("{base}/{method}{path}"));
+            }
+            out
+        }
+        None => vec![format!("{base}/{route_key}")],
+    }
+}
+
+/// What a REST API answers when its Lambda integration got no answer.
+fn v1_invoke_error(e: InvokeError) -> Response<Bytes> {
+    match e {
+        InvokeError::Timeout => message(504, "Endpoint request timed out"),
+        InvokeError::Denied | InvokeError::Failed => v1_internal(500),
+    }
+}
+
+/// Forwards to an HTTP backend; `internal(status)` renders the gateway's own errors
+/// (504 for a timeout, 502 for a bad backend answer, 500 for an unusable URL).
 async fn proxy_http(
     req: &Req<'_>,
     uri: &str,
@@ -1080,148 +816,11 @@ async fn proxy_http(
         std::time::Duration::from_millis(u64::try_from(timeout_ms.max(50)).unwrap_or(29_000));
     match crate::forward::forward(&url, method, req.headers, req.body.clone(), timeout).await {
         Ok(r) => Ok(r),
-        Err(crate::forward::ForwardError::Timeout) => {
-            Err(message(504, "Endpoint request timed out"))
-        }
+        Err(crate::forward::ForwardError::Timeout) => Err(internal(504)),
         Err(crate::forward::ForwardError::Bad) => Err(internal(502)),
         Err(crate::forward::ForwardError::Unsupported) => {
             tracing::warn!(url = %url, "HTTP_PROXY: only http:// backends are supported");
             Err(internal(500))
         }
-    }
-}
-
-/// A MOCK integration answers its integration response: the default one (no
-/// selection pattern), or the one whose status the request template selects.
-fn mock_response(integ: &t1::Integration) -> Response<Bytes> {
-    let Some(responses) = integ
-        .integration_responses
-        .as_ref()
-        .filter(|r| !r.is_empty())
-    else {
-        return v1_internal(500);
-    };
-    let selected = integ
-        .request_templates
-        .as_ref()
-        .and_then(|t| t.get("application/json"))
-        .and_then(|t| serde_json::from_str::<Value>(t).ok())
-        .and_then(|v| {
-            v.get("statusCode").and_then(|s| {
-                s.as_u64()
-                    .map(|n| n.to_string())
-                    .or_else(|| s.as_str().map(String::from))
-            })
-        })
-        .and_then(|code| responses.get(&code));
-    let ir = selected
-        .or_else(|| {
-            responses
-                .values()
-                .find(|r| r.selection_pattern.as_deref().unwrap_or("").is_empty())
-        })
-        .or_else(|| responses.values().next());
-    let Some(ir) = ir else {
-        return v1_internal(500);
-    };
-    let status = ir
-        .status_code
-        .as_deref()
-        .and_then(|s| s.parse::<u16>().ok())
-        .and_then(|s| StatusCode::from_u16(s).ok())
-        .unwrap_or(StatusCode::OK);
-    let body = ir
-        .response_templates
-        .as_ref()
-        .and_then(|t| t.get("application/json").or_else(|| t.values().next()))
-        .filter(|t| !t.contains('$') && !t.contains('#'))
-        .cloned()
-        .unwrap_or_default();
-    let mut r = Response::new(Bytes::from(body));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    for (k, v) in ir.response_parameters.iter().flatten() {
-        if let Some(name) = k.strip_prefix("method.response.header.") {
-            if let Some(lit) = v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) {
-                if let (Ok(n), Ok(hv)) = (HeaderName::try_from(name), HeaderValue::from_str(lit)) {
-                    r.headers_mut().insert(n, hv);
-                }
-            }
-        }
-    }
-    r
-}
-
-fn origin_allowed(cors: &t2::Cors, origin: &str) -> Option<String> {
-    let origins = cors.allow_origins.as_deref().unwrap_or(&[]);
-    if origins.iter().any(|o| o == "*") {
-        return Some("*".into());
-    }
-    origins
-        .iter()
-        .any(|o| o.eq_ignore_ascii_case(origin))
-        .then(|| origin.to_string())
-}
-
-/// The gateway answers CORS preflights of HTTP APIs with a CorsConfiguration itself.
-fn preflight(cors: &t2::Cors, headers: &HeaderMap) -> Response<Bytes> {
-    let mut r = Response::new(Bytes::new());
-    *r.status_mut() = StatusCode::NO_CONTENT;
-    let origin = headers
-        .get(http::header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let Some(allowed) = origin_allowed(cors, origin) else {
-        return r;
-    };
-    let h = r.headers_mut();
-    let mut set = |name: &'static str, v: String| {
-        if let Ok(v) = HeaderValue::from_str(&v) {
-            h.insert(name, v);
-        }
-    };
-    set("access-control-allow-origin", allowed);
-    if let Some(m) = cors.allow_methods.as_ref().filter(|m| !m.is_empty()) {
-        set("access-control-allow-methods", m.join(","));
-    }
-    if let Some(hd) = cors.allow_headers.as_ref().filter(|m| !m.is_empty()) {
-        set("access-control-allow-headers", hd.join(","));
-    }
-    if let Some(age) = cors.max_age {
-        set("access-control-max-age", age.to_string());
-    }
-    if cors.allow_credentials == Some(true) {
-        set("access-control-allow-credentials", "true".into());
-    }
-    r
-}
-
-fn add_cors_headers(cors: &t2::Cors, req: &HeaderMap, h: &mut HeaderMap) {
-    let origin = req
-        .get(http::header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if origin.is_empty() {
-        return;
-    }
-    let Some(allowed) = origin_allowed(cors, origin) else {
-        return;
-    };
-    if let Ok(v) = HeaderValue::from_str(&allowed) {
-        h.insert("access-control-allow-origin", v);
-    }
-    if let Some(e) = cors.expose_headers.as_ref().filter(|m| !m.is_empty()) {
-        if let Ok(v) = HeaderValue::from_str(&e.join(",")) {
-            h.insert("access-control-expose-headers", v);
-        }
-    }
-    if cors.allow_credentials == Some(true) {
-        h.insert(
-            "access-control-allow-credentials",
-            HeaderValue::from_static("true"),
-        );
     }
 }

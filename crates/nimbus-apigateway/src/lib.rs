@@ -10,17 +10,32 @@
 //! OpenAPI 3.0 / Swagger 2.0 documents (JSON or YAML) import into and export from
 //! both kinds of API (see the `openapi` module).
 //!
-//! Lambda proxy integrations call a [`FunctionInvoker`], so this crate does not
-//! depend on the Lambda service. Lambda resource policies (`AddPermission`) are not
-//! checked yet: every integration may invoke its function.
+//! Non-proxy integrations (`AWS` for Lambda, `HTTP`, `MOCK`) map requests and
+//! responses with VTL templates (`mapping`, `vtl`); stages with `AccessLogSettings`
+//! write one line per request to CloudWatch Logs (`access_log`).
+//!
+//! Lambda integrations call a [`FunctionInvoker`], so this crate does not depend on
+//! the Lambda service. Before invoking, the gateway checks the function's resource
+//! policy (Lambda `GetPolicy`) as AWS does, unless [`LambdaPermissions::AllowAll`]
+//! (see the `permission` module).
 
+mod access_log;
+mod cors;
 mod data;
 mod db;
+mod event;
 mod forward;
 mod ids;
+mod invoke;
+mod mapping;
 mod openapi;
+mod permission;
 mod rest;
+mod rest_dispatch;
+mod rest_import;
+mod rest_patch;
 mod v2;
+mod vtl;
 
 use std::sync::Arc;
 
@@ -31,6 +46,7 @@ use nimbus_store::Store;
 use nimbus_types::AwsError;
 
 pub use data::ExecuteApi;
+pub use permission::LambdaPermissions;
 pub use rest::RestApis;
 pub use v2::HttpApis;
 
@@ -45,6 +61,26 @@ pub trait FunctionInvoker: Send + Sync + 'static {
         function: &'a str,
         payload: Bytes,
     ) -> BoxFuture<'a, Result<Invocation, AwsError>>;
+
+    /// The function's resource policy (Lambda `GetPolicy`): `function` is a name or
+    /// an unqualified ARN, `qualifier` a version or alias. Lambda answers 404
+    /// `ResourceNotFoundException` when the function has no policy.
+    fn policy<'a>(
+        &'a self,
+        account: &'a str,
+        region: &'a str,
+        function: &'a str,
+        qualifier: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<FunctionPolicy, AwsError>>;
+}
+
+/// What `GetPolicy` answered.
+#[derive(Debug, Clone, Default)]
+pub struct FunctionPolicy {
+    /// The policy document (JSON text).
+    pub policy: String,
+    /// Changes whenever the function or its policy changes.
+    pub revision_id: String,
 }
 
 /// What a synchronous invocation answered.
@@ -75,6 +111,22 @@ impl FunctionInvoker for NoLambda {
             ))
         })
     }
+
+    fn policy<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+        function: &'a str,
+        _: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<FunctionPolicy, AwsError>> {
+        Box::pin(async move {
+            Err(AwsError::new(
+                501,
+                "NotImplemented",
+                format!("Lambda is not connected to API Gateway in this build; cannot read the policy of {function}"),
+            ))
+        })
+    }
 }
 
 /// Shared state of the three handlers.
@@ -85,6 +137,10 @@ pub(crate) struct Inner {
     pub write: tokio::sync::Mutex<()>,
     /// The edge's port, for the `apiEndpoint` of HTTP APIs.
     pub port: u16,
+    /// Whether Lambda resource policies are enforced, and the parsed policies.
+    pub permissions: permission::Permissions,
+    /// Where stage access logs go (CloudWatch Logs), once wired.
+    pub logs: std::sync::OnceLock<nimbus_logs::Logs>,
 }
 
 /// The API Gateway service: build it once, then register its three parts with the edge.
@@ -101,8 +157,22 @@ impl ApiGateway {
                 invoker,
                 write: tokio::sync::Mutex::new(()),
                 port,
+                permissions: permission::Permissions::new(),
+                logs: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Whether Lambda integrations need a resource policy that lets API Gateway
+    /// invoke the function ([`LambdaPermissions::Enforce`], the default, as AWS) or
+    /// may invoke any function ([`LambdaPermissions::AllowAll`]).
+    pub fn set_lambda_permissions(&self, mode: LambdaPermissions) {
+        self.inner.permissions.set_mode(mode);
+    }
+
+    /// Writes stage access logs (`AccessLogSettings`) to these CloudWatch Logs.
+    pub fn send_logs_to(&self, logs: nimbus_logs::Logs) {
+        let _ = self.inner.logs.set(logs);
     }
 
     /// The REST API (v1) control plane.
@@ -180,6 +250,52 @@ impl FunctionInvoker for HandlerInvoker {
                     .get("FunctionError")
                     .and_then(|v| v.as_str())
                     .map(String::from),
+            })
+        })
+    }
+
+    fn policy<'a>(
+        &'a self,
+        account: &'a str,
+        region: &'a str,
+        function: &'a str,
+        qualifier: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<FunctionPolicy, AwsError>> {
+        Box::pin(async move {
+            let op = nimbus_model::services::lambda::SERVICE
+                .operation("GetPolicy")
+                .ok_or_else(|| AwsError::internal("the Lambda model has no GetPolicy operation"))?;
+            if !self.lambda.implements(op.name) {
+                return Err(AwsError::internal(
+                    "the Lambda service does not implement GetPolicy",
+                ));
+            }
+            let ctx = nimbus_types::RequestContext::new(account, region);
+            let mut value = serde_json::json!({ "FunctionName": function });
+            if let Some(q) = qualifier {
+                value["Qualifier"] = serde_json::json!(q);
+            }
+            let out = self
+                .lambda
+                .call(
+                    &ctx,
+                    op,
+                    nimbus_protocol::Input {
+                        value,
+                        payload: None,
+                    },
+                )
+                .await?;
+            let text = |k: &str| {
+                out.value
+                    .get(k)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            Ok(FunctionPolicy {
+                policy: text("Policy"),
+                revision_id: text("RevisionId"),
             })
         })
     }

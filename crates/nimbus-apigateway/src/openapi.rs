@@ -244,11 +244,22 @@ fn integration_of(
             }
         }
         "MOCK" => {}
-        "AWS" | "HTTP" => {
-            warnings.push(format!(
-                "Integration type {kind} for {method} {path} is not supported by Nimbus; the method was imported without an integration"
-            ));
-            return None;
+        "AWS" => {
+            if crate::data::function_of_uri(uri.as_deref().unwrap_or("")).is_none() {
+                warnings.push(format!(
+                    "AWS integration {} for {method} {path} is not supported by Nimbus (only Lambda functions are); the method was imported without an integration",
+                    uri.as_deref().unwrap_or("")
+                ));
+                return None;
+            }
+        }
+        "HTTP" => {
+            if !uri.as_deref().unwrap_or("").starts_with("http://") {
+                errors.push(format!(
+                    "Invalid HTTP endpoint specified for URI for {method} {path} (Nimbus calls http:// backends only)"
+                ));
+                return None;
+            }
         }
         "" => {
             errors.push(format!("Integration type is required for {method} {path}"));
@@ -282,7 +293,8 @@ fn integration_of(
     });
     Some(t1::Integration {
         type_: Some(kind.clone()),
-        http_method: http_method.or_else(|| (kind == "AWS_PROXY").then(|| "POST".into())),
+        http_method: http_method
+            .or_else(|| (kind == "AWS_PROXY" || kind == "AWS").then(|| "POST".into())),
         uri,
         connection_type: Some(s(x, "connectionType").unwrap_or_else(|| "INTERNET".into())),
         request_parameters: str_map(x.get("requestParameters")),
@@ -293,6 +305,7 @@ fn integration_of(
                 .unwrap_or_else(|| "WHEN_NO_MATCH".into()),
         ),
         content_handling: s(x, "contentHandling"),
+        credentials: s(x, "credentials"),
         timeout_in_millis: Some(
             x.get("timeoutInMillis")
                 .and_then(|v| {
@@ -521,6 +534,9 @@ fn integration_json(i: &t1::Integration) -> Value {
     if let Some(v) = &i.content_handling {
         x.insert("contentHandling".into(), json!(v));
     }
+    if let Some(v) = &i.credentials {
+        x.insert("credentials".into(), json!(v));
+    }
     if let Some(v) = i.timeout_in_millis {
         x.insert("timeoutInMillis".into(), json!(v));
     }
@@ -718,6 +734,7 @@ fn same_integration(a: &t2::Integration, b: &t2::Integration) -> bool {
         && a.integration_method == b.integration_method
         && a.payload_format_version == b.payload_format_version
         && a.timeout_in_millis == b.timeout_in_millis
+        && a.credentials_arn == b.credentials_arn
 }
 
 /// Maps an OpenAPI 3 document to an HTTP API's routes and integrations (ids are left
@@ -821,6 +838,7 @@ pub(crate) fn http_spec(doc: &Value, flavor: Flavor) -> Result<HttpSpec, AwsErro
                     integration_type: Some(kind),
                     integration_uri: Some(uri),
                     payload_format_version: Some(fmt),
+                    credentials_arn: s(x, "credentials"),
                     timeout_in_millis: Some(
                         x.get("timeoutInMillis")
                             .and_then(|v| v.as_i64())
@@ -928,6 +946,9 @@ pub(crate) fn export_http(
                 }
                 if let Some(v) = &i.connection_type {
                     x.insert("connectionType".into(), json!(v));
+                }
+                if let Some(v) = &i.credentials_arn {
+                    x.insert("credentials".into(), json!(v));
                 }
                 if let Some(v) = i.timeout_in_millis {
                     x.insert("timeoutInMillis".into(), json!(v));

@@ -9,13 +9,26 @@ use nimbus_store::Store;
 use nimbus_types::{AwsError, RequestContext};
 use serde_json::{json, Value};
 
-use crate::data::{function_of_uri, match_path, parse_target, structured_response, v2_response};
-use crate::{ApiGateway, FunctionInvoker, Invocation};
+use crate::data::{function_of_uri, match_path, parse_target};
+use crate::event::{structured_response, v2_response};
+use crate::{ApiGateway, FunctionInvoker, FunctionPolicy, Invocation, LambdaPermissions};
 
-/// Records the events it gets and answers a fixed payload.
+/// Records the events it gets and answers a fixed payload; `policy` is what
+/// GetPolicy answers (`None`: the function has no policy) at revision `revision`.
 struct Mock {
     events: Mutex<Vec<(String, Value)>>,
     answer: Mutex<(Bytes, Option<String>)>,
+    policy: Mutex<(Option<String>, u32)>,
+}
+
+/// A policy statement as `aws lambda add-permission --principal apigateway.amazonaws.com` writes it.
+fn grant(source_arn: Option<&str>) -> String {
+    let mut st = json!({"Sid": "apigw", "Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"},
+        "Action": "lambda:InvokeFunction", "Resource": FN});
+    if let Some(arn) = source_arn {
+        st["Condition"] = json!({"ArnLike": {"AWS:SourceArn": arn}});
+    }
+    json!({"Version": "2012-10-17", "Id": "default", "Statement": [st]}).to_string()
 }
 
 impl FunctionInvoker for Mock {
@@ -36,12 +49,45 @@ impl FunctionInvoker for Mock {
             })
         })
     }
+
+    fn policy<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+        _: &'a str,
+        _: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<FunctionPolicy, AwsError>> {
+        Box::pin(async move {
+            let (policy, revision) = self.policy.lock().unwrap().clone();
+            policy
+                .map(|policy| FunctionPolicy {
+                    policy,
+                    revision_id: revision.to_string(),
+                })
+                .ok_or_else(|| {
+                    AwsError::new(
+                        404,
+                        "ResourceNotFoundException",
+                        "The resource you requested does not exist.",
+                    )
+                })
+        })
+    }
 }
 
+impl Mock {
+    fn set_policy(&self, policy: Option<String>) {
+        let mut p = self.policy.lock().unwrap();
+        *p = (policy, p.1 + 1);
+    }
+}
+
+/// A function that lets API Gateway invoke it from any API.
 fn mock(answer: Value) -> Arc<Mock> {
     Arc::new(Mock {
         events: Mutex::new(Vec::new()),
         answer: Mutex::new((Bytes::from(answer.to_string()), None)),
+        policy: Mutex::new((Some(grant(None)), 1)),
     })
 }
 
@@ -441,10 +487,15 @@ async fn import_put_and_export_rest_api() {
         "openapi: 3.0.1\ninfo:\n  title: imp\npaths:\n  /a/{{id}}:\n    get:\n      x-amazon-apigateway-integration:\n        type: aws_proxy\n        httpMethod: POST\n        uri: {}\n  /m:\n    get:\n      responses:\n        200:\n          description: ok\n      x-amazon-apigateway-integration:\n        type: mock\n        requestTemplates:\n          application/json: '{{\"statusCode\": 200}}'\n        responses:\n          default:\n            statusCode: 200\n            responseTemplates:\n              application/json: '{{\"m\": 1}}'\n",
         uri()
     );
-    let api = call_payload(&h, "ImportRestApi", json!({"parameters": {"endpointConfigurationTypes": "REGIONAL"}}), &doc)
-        .await
-        .unwrap()
-        .value;
+    let api = call_payload(
+        &h,
+        "ImportRestApi",
+        json!({"parameters": {"endpointConfigurationTypes": "REGIONAL"}}),
+        &doc,
+    )
+    .await
+    .unwrap()
+    .value;
     assert_eq!(api["name"], "imp");
     assert_eq!(api["endpointConfiguration"]["types"], json!(["REGIONAL"]));
     let id = api["id"].as_str().unwrap().to_string();
@@ -456,12 +507,19 @@ async fn import_put_and_export_rest_api() {
             .map(|r| {
                 (
                     r["path"].as_str().unwrap().to_string(),
-                    r["resourceMethods"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default(),
+                    r["resourceMethods"]
+                        .as_object()
+                        .map(|m| m.keys().cloned().collect())
+                        .unwrap_or_default(),
                 )
             })
             .collect()
     };
-    let got = paths(call(&h, "GetResources", json!({"restApiId": id})).await.unwrap());
+    let got = paths(
+        call(&h, "GetResources", json!({"restApiId": id}))
+            .await
+            .unwrap(),
+    );
     assert_eq!(
         got,
         vec![
@@ -471,12 +529,27 @@ async fn import_put_and_export_rest_api() {
             ("/m".to_string(), vec!["GET".to_string()])
         ]
     );
-    call(&h, "CreateDeployment", json!({"restApiId": id, "stageName": "s"})).await.unwrap();
+    call(
+        &h,
+        "CreateDeployment",
+        json!({"restApiId": id, "stageName": "s"}),
+    )
+    .await
+    .unwrap();
     let (status, _, body) = get(&gw, &format!("/restapis/{id}/s/_user_request_/m"), None, "").await;
     assert_eq!((status, body.as_ref()), (200, &b"{\"m\": 1}"[..]));
-    let (status, _, _) = get(&gw, &format!("/restapis/{id}/s/_user_request_/a/9"), None, "").await;
+    let (status, _, _) = get(
+        &gw,
+        &format!("/restapis/{id}/s/_user_request_/a/9"),
+        None,
+        "",
+    )
+    .await;
     assert_eq!(status, 200);
-    assert_eq!(m.events.lock().unwrap().pop().unwrap().1["pathParameters"]["id"], "9");
+    assert_eq!(
+        m.events.lock().unwrap().pop().unwrap().1["pathParameters"]["id"],
+        "9"
+    );
 
     // Export, then import the export as a new API.
     let op = h.model().operation("GetExport").unwrap();
@@ -487,26 +560,241 @@ async fn import_put_and_export_rest_api() {
         .unwrap();
     assert_eq!(out.value["contentType"], "application/yaml");
     let text = String::from_utf8(out.payload.unwrap().to_vec()).unwrap();
-    assert!(text.contains("swagger: '2.0'") || text.contains("swagger: \"2.0\""), "{text}");
-    let copy = call_payload(&h, "ImportRestApi", json!({}), &text).await.unwrap().value;
+    assert!(
+        text.contains("swagger: '2.0'") || text.contains("swagger: \"2.0\""),
+        "{text}"
+    );
+    let copy = call_payload(&h, "ImportRestApi", json!({}), &text)
+        .await
+        .unwrap()
+        .value;
     let cid = copy["id"].as_str().unwrap().to_string();
     assert_ne!(cid, id);
-    assert_eq!(paths(call(&h, "GetResources", json!({"restApiId": cid})).await.unwrap()), got);
+    assert_eq!(
+        paths(
+            call(&h, "GetResources", json!({"restApiId": cid}))
+                .await
+                .unwrap()
+        ),
+        got
+    );
 
     // Merge adds, overwrite replaces.
     let extra = r#"{"swagger": "2.0", "info": {"title": "x"}, "paths": {"/n": {"post": {"x-amazon-apigateway-integration": {"type": "mock"}}}}}"#;
-    call_payload(&h, "PutRestApi", json!({"restApiId": id, "mode": "merge"}), extra).await.unwrap();
-    assert_eq!(paths(call(&h, "GetResources", json!({"restApiId": id})).await.unwrap()).len(), 5);
-    let over = call_payload(&h, "PutRestApi", json!({"restApiId": id, "mode": "overwrite"}), extra).await.unwrap().value;
+    call_payload(
+        &h,
+        "PutRestApi",
+        json!({"restApiId": id, "mode": "merge"}),
+        extra,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        paths(
+            call(&h, "GetResources", json!({"restApiId": id}))
+                .await
+                .unwrap()
+        )
+        .len(),
+        5
+    );
+    let over = call_payload(
+        &h,
+        "PutRestApi",
+        json!({"restApiId": id, "mode": "overwrite"}),
+        extra,
+    )
+    .await
+    .unwrap()
+    .value;
     assert_eq!(over["name"], "x");
     assert_eq!(
-        paths(call(&h, "GetResources", json!({"restApiId": id})).await.unwrap()),
-        vec![("/".to_string(), vec![]), ("/n".to_string(), vec!["POST".to_string()])]
+        paths(
+            call(&h, "GetResources", json!({"restApiId": id}))
+                .await
+                .unwrap()
+        ),
+        vec![
+            ("/".to_string(), vec![]),
+            ("/n".to_string(), vec!["POST".to_string()])
+        ]
     );
-    let e = call_payload(&h, "PutRestApi", json!({"restApiId": id, "mode": "replace"}), extra).await.unwrap_err();
+    let e = call_payload(
+        &h,
+        "PutRestApi",
+        json!({"restApiId": id, "mode": "replace"}),
+        extra,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.code, "BadRequestException");
-    let e = call_payload(&h, "ImportRestApi", json!({}), "{nope").await.unwrap_err();
-    assert_eq!((e.code.as_ref(), e.message.as_ref()), ("BadRequestException", "Invalid OpenAPI input."));
-    let e = call_payload(&h, "ImportRestApi", json!({"failOnWarnings": true}), r#"{"openapi": "3.0.1", "info": {"title": "w"}, "paths": {"/a": {"trace": {}}}}"#).await.unwrap_err();
+    let e = call_payload(&h, "ImportRestApi", json!({}), "{nope")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.code.as_ref(), e.message.as_ref()),
+        ("BadRequestException", "Invalid OpenAPI input.")
+    );
+    let e = call_payload(
+        &h,
+        "ImportRestApi",
+        json!({"failOnWarnings": true}),
+        r#"{"openapi": "3.0.1", "info": {"title": "w"}, "paths": {"/a": {"trace": {}}}}"#,
+    )
+    .await
+    .unwrap_err();
     assert!(e.message.starts_with("Warnings found during import:"));
+}
+
+#[tokio::test]
+async fn lambda_permissions() {
+    let m = mock(json!({"statusCode": 200, "body": "ok"}));
+    let gw = ApiGateway::new(Store::temporary().unwrap(), m.clone(), 4566);
+    let h = gw.rest_apis();
+    let api = call(&h, "CreateRestApi", json!({"name": "p"}))
+        .await
+        .unwrap();
+    let id = api["id"].as_str().unwrap().to_string();
+    let root = api["rootResourceId"].as_str().unwrap().to_string();
+    let users = call(
+        &h,
+        "CreateResource",
+        json!({"restApiId": id, "parentId": root, "pathPart": "users"}),
+    )
+    .await
+    .unwrap();
+    let rid = users["id"].as_str().unwrap().to_string();
+    call(&h, "PutMethod", json!({"restApiId": id, "resourceId": rid, "httpMethod": "GET", "authorizationType": "NONE"})).await.unwrap();
+    call(&h, "PutIntegration", json!({"restApiId": id, "resourceId": rid, "httpMethod": "GET", "type": "AWS_PROXY", "integrationHttpMethod": "POST", "uri": uri()}))
+        .await
+        .unwrap();
+    call(
+        &h,
+        "CreateDeployment",
+        json!({"restApiId": id, "stageName": "prod"}),
+    )
+    .await
+    .unwrap();
+    let path = format!("/restapis/{id}/prod/_user_request_/users");
+    let status = |gw: &ApiGateway| {
+        let path = path.clone();
+        let gw = gw.execute_api();
+        async move {
+            let (parts, _) = Request::builder().uri(path).body(()).unwrap().into_parts();
+            let r = gw.call(parts, Bytes::new()).await;
+            (
+                r.status().as_u16(),
+                r.headers().get("x-amzn-errortype").cloned(),
+                r.body().clone(),
+            )
+        }
+    };
+    assert_eq!(status(&gw).await.0, 200);
+    let arn = |s: &str| format!("arn:aws:execute-api:us-east-1:000000000000:{id}/{s}");
+
+    m.set_policy(None);
+    let (code, kind, body) = status(&gw).await;
+    assert_eq!(
+        (code, kind.unwrap().to_str().unwrap()),
+        (500, "InternalServerErrorException")
+    );
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap(),
+        json!({"message": "Internal server error"})
+    );
+    m.set_policy(Some(grant(Some(&arn("prod/GET/users")))));
+    assert_eq!(status(&gw).await.0, 200);
+    m.set_policy(Some(grant(Some(&arn("*/GET/other")))));
+    assert_eq!(status(&gw).await.0, 500);
+    m.set_policy(Some(grant(Some(&arn("*/*/*")))));
+    assert_eq!(status(&gw).await.0, 200);
+    m.set_policy(Some(grant(Some(&arn("pro?/GET/users")))));
+    assert_eq!(status(&gw).await.0, 200);
+    m.set_policy(Some(grant(Some(
+        "arn:aws:execute-api:us-east-1:000000000000:other/*",
+    ))));
+    assert_eq!(status(&gw).await.0, 500);
+    gw.set_lambda_permissions(LambdaPermissions::AllowAll);
+    assert_eq!(status(&gw).await.0, 200);
+    gw.set_lambda_permissions(LambdaPermissions::Enforce);
+    assert_eq!(status(&gw).await.0, 500);
+    // An integration with a role is trusted.
+    call(&h, "PutIntegration", json!({"restApiId": id, "resourceId": rid, "httpMethod": "GET", "type": "AWS_PROXY", "integrationHttpMethod": "POST", "uri": uri(),
+        "credentials": "arn:aws:iam::000000000000:role/apigw"}))
+        .await
+        .unwrap();
+    call(
+        &h,
+        "CreateDeployment",
+        json!({"restApiId": id, "stageName": "prod"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status(&gw).await.0, 200);
+}
+
+#[tokio::test]
+async fn non_proxy_lambda_integration() {
+    let m = mock(json!({"name": "Ann"}));
+    let gw = ApiGateway::new(Store::temporary().unwrap(), m.clone(), 4566);
+    let h = gw.rest_apis();
+    let api = call(&h, "CreateRestApi", json!({"name": "np"}))
+        .await
+        .unwrap();
+    let id = api["id"].as_str().unwrap().to_string();
+    let root = api["rootResourceId"].as_str().unwrap().to_string();
+    call(&h, "PutMethod", json!({"restApiId": id, "resourceId": root, "httpMethod": "GET", "authorizationType": "NONE"}))
+        .await
+        .unwrap();
+    call(
+        &h,
+        "PutIntegration",
+        json!({"restApiId": id, "resourceId": root, "httpMethod": "GET", "type": "AWS",
+        "integrationHttpMethod": "POST", "uri": uri(),
+        "requestTemplates": {"application/json": "{\"q\": \"$input.params('q')\"}"}}),
+    )
+    .await
+    .unwrap();
+    call(
+        &h,
+        "PutIntegrationResponse",
+        json!({"restApiId": id, "resourceId": root, "httpMethod": "GET", "statusCode": "200",
+        "responseTemplates": {"application/json": "{\"hello\": \"$input.path('$.name')\"}"}}),
+    )
+    .await
+    .unwrap();
+    call(&h, "PutIntegrationResponse", json!({"restApiId": id, "resourceId": root, "httpMethod": "GET", "statusCode": "400",
+        "selectionPattern": "Bad.*", "responseTemplates": {"application/json": "{\"error\": \"$input.path('$.errorMessage')\"}"}}))
+    .await
+    .unwrap();
+    call(
+        &h,
+        "CreateDeployment",
+        json!({"restApiId": id, "stageName": "s"}),
+    )
+    .await
+    .unwrap();
+    let path = format!("/restapis/{id}/s/_user_request_/?q=x%20y");
+
+    let (status, _, body) = get(&gw, &path, None, "").await;
+    assert_eq!(
+        (status, body.as_ref()),
+        (200, br#"{"hello": "Ann"}"#.as_ref())
+    );
+    let (f, ev) = m.events.lock().unwrap().pop().unwrap();
+    assert_eq!((f.as_str(), ev), (FN, json!({"q": "x y"})));
+
+    *m.answer.lock().unwrap() = (
+        Bytes::from_static(br#"{"errorMessage": "Bad input", "errorType": "Exception"}"#),
+        Some("Unhandled".into()),
+    );
+    let (status, _, body) = get(&gw, &path, None, "").await;
+    assert_eq!(
+        (status, body.as_ref()),
+        (400, br#"{"error": "Bad input"}"#.as_ref())
+    );
+
+    m.set_policy(None);
+    let (status, _, _) = get(&gw, &path, None, "").await;
+    assert_eq!(status, 500);
 }

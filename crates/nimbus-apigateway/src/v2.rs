@@ -461,6 +461,9 @@ impl HttpApis {
                 .get::<DeploymentRecord>(&s.key("dep", d))?
                 .ok_or_else(|| not_found(format!("Invalid deployment identifier specified {d}")))?;
         }
+        if let Some(a) = &input.access_log_settings {
+            crate::access_log::validate(a.destination_arn.as_deref(), a.format.as_deref())?;
+        }
         let now = Timestamp(epoch_now().floor());
         let stage = t::Stage {
             access_log_settings: input.access_log_settings,
@@ -516,6 +519,10 @@ impl HttpApis {
         }
         if let Some(v) = input.stage_variables {
             st.stage_variables = Some(v);
+        }
+        if let Some(a) = input.access_log_settings {
+            crate::access_log::validate(a.destination_arn.as_deref(), a.format.as_deref())?;
+            st.access_log_settings = Some(a);
         }
         st.last_updated_date = Some(Timestamp(epoch_now().floor()));
         let mut b = self.db().batch();
@@ -755,11 +762,23 @@ impl HttpApis {
             Op::CreateDeployment => Output::from(&self.create_deployment(ctx, input.parse()?)?),
             Op::ImportApi => {
                 let i: t::ImportApiRequest = input.parse()?;
-                self.import_api(ctx, None, &i.body, i.basepath.as_deref(), i.fail_on_warnings.unwrap_or(false))
+                self.import_api(
+                    ctx,
+                    None,
+                    &i.body,
+                    i.basepath.as_deref(),
+                    i.fail_on_warnings.unwrap_or(false),
+                )
             }
             Op::ReimportApi => {
                 let i: t::ReimportApiRequest = input.parse()?;
-                self.import_api(ctx, Some(&i.api_id), &i.body, i.basepath.as_deref(), i.fail_on_warnings.unwrap_or(false))
+                self.import_api(
+                    ctx,
+                    Some(&i.api_id),
+                    &i.body,
+                    i.basepath.as_deref(),
+                    i.fail_on_warnings.unwrap_or(false),
+                )
             }
             Op::ExportApi => self.export_api(ctx, input.parse()?),
             Op::GetDeployments => {
@@ -793,7 +812,9 @@ impl HttpApis {
         let spec = openapi::http_spec(&doc, flavor)?;
         let mut warnings = spec.warnings.clone();
         if let Some(b) = basepath.filter(|b| *b != "ignore") {
-            warnings.push(format!("Basepath {b} is not supported by Nimbus and was ignored"));
+            warnings.push(format!(
+                "Basepath {b} is not supported by Nimbus and was ignored"
+            ));
         }
         openapi::check_warnings(&warnings, fail)?;
         let mut api = match existing {
@@ -853,7 +874,10 @@ impl HttpApis {
                     .map(|iid| format!("integrations/{iid}")),
                 ..Default::default()
             };
-            b.put(&s.key("route", route.route_id.as_deref().unwrap_or_default()), &route)?;
+            b.put(
+                &s.key("route", route.route_id.as_deref().unwrap_or_default()),
+                &route,
+            )?;
         }
         b.put(&s.api_key(), &api)?;
         if let Err(e) = self.db().commit(b) {
@@ -888,7 +912,10 @@ impl HttpApis {
         };
         let mut routes: Vec<t::Route> = self.db().list(&s.prefix("route"))?;
         let mut integrations: Vec<t::Integration> = self.db().list(&s.prefix("integ"))?;
-        let mut base = format!("http://{}.execute-api.localhost:{}", i.api_id, self.inner.port);
+        let mut base = format!(
+            "http://{}.execute-api.localhost:{}",
+            i.api_id, self.inner.port
+        );
         if let Some(name) = &i.stage_name {
             let st = self.stage(&s, name)?;
             if name != "$default" {

@@ -43,6 +43,26 @@ impl Isolation {
     }
 }
 
+/// Whether API Gateway needs a Lambda resource policy to invoke a function.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum LambdaPermissions {
+    /// As AWS: the function's policy must allow apigateway.amazonaws.com (AddPermission).
+    #[default]
+    Enforce,
+    /// Integrations may invoke any function of their account.
+    AllowAll,
+}
+
+impl LambdaPermissions {
+    pub fn apigateway(self) -> nimbus_apigateway::LambdaPermissions {
+        match self {
+            LambdaPermissions::Enforce => nimbus_apigateway::LambdaPermissions::Enforce,
+            LambdaPermissions::AllowAll => nimbus_apigateway::LambdaPermissions::AllowAll,
+        }
+    }
+}
+
 /// When a write is acknowledged, as configured.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -93,6 +113,10 @@ pub struct Config {
     pub isolation: Isolation,
     /// Long-term access keys accepted in `sigv4` mode. Default none.
     pub access_keys: Vec<StaticKey>,
+    /// `enforce`: API Gateway invokes a Lambda function only when the function's
+    /// resource policy allows it (AddPermission), as AWS; `allow-all`: always.
+    /// Default `enforce`.
+    pub apigateway_lambda_permissions: LambdaPermissions,
     /// Largest request body held in memory, in bytes. Default 72 MiB (a 50 MB Lambda
     /// zip is about 70 MB once base64-encoded). S3 streams and is not bound by it.
     pub max_body_bytes: usize,
@@ -112,6 +136,7 @@ impl Default for Config {
             durability: Durability::default(),
             isolation: Isolation::default(),
             access_keys: Vec::new(),
+            apigateway_lambda_permissions: LambdaPermissions::default(),
             max_body_bytes: 72 * 1024 * 1024,
             log: "info,fjall=warn,lsm_tree=warn,s3s=off".into(),
         }
