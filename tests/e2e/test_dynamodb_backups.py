@@ -356,29 +356,6 @@ def test_point_in_time_restore_after_kill9(server_factory):
     assert scan_all(ddb, "Tab") == []
 
 
-def test_export_and_import_answer_a_clear_error(server):
-    ddb = server.client("dynamodb")
-    make_table(ddb, "Tab", gsi=False)
-    arn = ddb.describe_table(TableName="Tab")["Table"]["TableArn"]
-    with pytest.raises(ClientError) as e:
-        ddb.export_table_to_point_in_time(TableArn=arn, S3Bucket="bucket")
-    code, msg = err(e)
-    assert code == "ValidationException"
-    assert "not supported by Nimbus" in msg
-    with pytest.raises(ClientError) as e:
-        ddb.import_table(
-            S3BucketSource={"S3Bucket": "bucket"}, InputFormat="DYNAMODB_JSON",
-            TableCreationParameters={
-                "TableName": "Imp", "BillingMode": "PAY_PER_REQUEST",
-                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
-                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
-            },
-        )
-    code, msg = err(e)
-    assert code == "ValidationException"
-    assert "not supported by Nimbus" in msg
-
-
 def test_deleting_a_table_with_pitr_keeps_a_system_backup(server):
     ddb = server.client("dynamodb")
     make_table(ddb, "Gone", gsi=False)

@@ -12,7 +12,8 @@
 //! a change history written in the same batch as each item write (`pitr`; unlike AWS,
 //! whose `LatestRestorableDateTime` lags about five minutes, any time up to "now" can be
 //! restored), and PartiQL statements planned onto the item API (`partiql`).
-//! ExportTableToPointInTime and ImportTable need S3 and answer a ValidationException.
+//! Exports to and imports from S3 (`export`, `import`) reach Nimbus' S3 through the
+//! [`ObjectStore`] the binary connects with [`DynamoDb::set_object_store`].
 //!
 //! Every operation runs on a blocking thread. Writes take the table's lock, read the old
 //! item, evaluate conditions and commit one `WriteBatch`: read-modify-write is serialised
@@ -21,21 +22,25 @@
 
 mod backups;
 mod capacity;
+mod export;
+mod import;
 mod indexes;
 mod items;
 mod keys;
 mod partiql;
 mod pitr;
 mod query;
+mod s3io;
 mod streams;
 mod tables;
 mod ttl;
 mod txn;
 
+pub use s3io::{ObjectStore, S3Failure};
 pub use streams::DynamoDbStreams;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::time::Instant;
 
 use nimbus_model::schema::{Operation, Service};
@@ -78,6 +83,11 @@ pub(crate) struct Inner {
     pub(crate) held: Mutex<std::collections::HashSet<Vec<u8>>>,
     /// A weak handle on itself, for background tasks (backfills, the TTL sweeper).
     pub(crate) me: Weak<Inner>,
+    /// Where exports are written and imports read (set once by the binary).
+    pub(crate) s3: OnceLock<Arc<dyn ObjectStore>>,
+    /// Serialises exports' and imports' ClientToken checks with their new records.
+    pub(crate) exports_lock: Mutex<()>,
+    pub(crate) imports_lock: Mutex<()>,
 }
 
 impl DynamoDb {
@@ -98,8 +108,17 @@ impl DynamoDb {
                 tokens: Mutex::new(HashMap::new()),
                 held: Mutex::new(std::collections::HashSet::new()),
                 me: me.clone(),
+                s3: OnceLock::new(),
+                exports_lock: Mutex::new(()),
+                imports_lock: Mutex::new(()),
             }),
         }
+    }
+
+    /// Connects the S3 that ExportTableToPointInTime writes to and ImportTable reads
+    /// from (once; later calls are ignored). Until then both answer a ValidationException.
+    pub fn set_object_store(&self, s3: Arc<dyn ObjectStore>) {
+        let _ = self.inner.s3.set(s3);
     }
 
     /// The DynamoDB Streams handler reading this service's tables.
@@ -159,7 +178,11 @@ const IMPLEMENTED: &[Op] = &[
     Op::BatchExecuteStatement,
     Op::ExecuteTransaction,
     Op::ExportTableToPointInTime,
+    Op::DescribeExport,
+    Op::ListExports,
     Op::ImportTable,
+    Op::DescribeImport,
+    Op::ListImports,
 ];
 
 impl Inner {
@@ -206,12 +229,12 @@ impl Inner {
             Op::ExecuteStatement => self.execute_statement(ctx, v),
             Op::BatchExecuteStatement => self.batch_execute_statement(ctx, v),
             Op::ExecuteTransaction => self.execute_transaction(ctx, v),
-            // Exports and imports move data through S3, which Nimbus does not wire to
-            // DynamoDB yet: refuse clearly rather than pretend.
-            Op::ExportTableToPointInTime | Op::ImportTable => Err(AwsError::validation(format!(
-                "{} is not supported by Nimbus yet: DynamoDB exports to and imports from S3 are not implemented",
-                op.name()
-            ))),
+            Op::ExportTableToPointInTime => self.export_table(ctx, input.parse()?),
+            Op::DescribeExport => self.describe_export(ctx, v),
+            Op::ListExports => self.list_exports(ctx, input.parse()?),
+            Op::ImportTable => self.import_table(ctx, input.parse()?),
+            Op::DescribeImport => self.describe_import(ctx, v),
+            Op::ListImports => self.list_imports(ctx, input.parse()?),
             _ => Err(AwsError::new(501, "UnknownOperationException", format!("{} is not implemented", op.name()))),
         }
     }

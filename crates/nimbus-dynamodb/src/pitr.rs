@@ -58,6 +58,16 @@ impl PitrMeta {
     }
 }
 
+/// The (earliest, latest) restorable times of a table with point-in-time recovery.
+pub(crate) fn window(p: &PitrMeta, now: f64) -> (f64, f64) {
+    (p.earliest(now), now)
+}
+
+/// The table's items (storage key → raw item) as of `at` (epoch seconds), from `snap`.
+pub(crate) fn state_at_time(inner: &Inner, snap: &nimbus_store::Snapshot, table: &Table, at: f64) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, AwsError> {
+    inner.state_at(snap, table, micros(at))
+}
+
 /// Epoch seconds with microsecond precision (`epoch_now` has milliseconds): the commit
 /// time of history entries.
 pub(crate) fn now_precise() -> f64 {
@@ -116,7 +126,7 @@ pub(crate) fn log_change(meta: &TableMeta, key: &[u8], new: Option<&Item>, at: f
     Ok(())
 }
 
-fn unavailable(name: &str) -> AwsError {
+pub(crate) fn unavailable(name: &str) -> AwsError {
     AwsError::new(400, "PointInTimeRecoveryUnavailableException", format!("Point in time recovery is not enabled for table '{name}'"))
 }
 

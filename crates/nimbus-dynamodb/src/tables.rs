@@ -725,7 +725,7 @@ impl Inner {
 
 impl TableMeta {
     /// The table id as AWS shows it (a UUID with dashes).
-    fn id_uuid(&self) -> String {
+    pub(crate) fn id_uuid(&self) -> String {
         uuid::Uuid::parse_str(&self.id).map(|u| u.hyphenated().to_string()).unwrap_or_else(|_| self.id.clone())
     }
 }

@@ -29,7 +29,7 @@ pub struct Backend {
     /// Serializes the read-then-write of a key's versions (see [`crate::versions`]) and
     /// of a bucket's settings: one lock per stripe of `bucket/key` hashes, so writers of
     /// different keys (and their fsyncs, in fsync durability) do not wait on each other.
-    commit_locks: Vec<std::sync::Mutex<()>>,
+    commit_locks: std::sync::Arc<Vec<std::sync::Mutex<()>>>,
 }
 
 impl Backend {
@@ -48,7 +48,7 @@ impl Backend {
         let b = Backend {
             store,
             events,
-            commit_locks: (0..COMMIT_STRIPES).map(|_| std::sync::Mutex::new(())).collect(),
+            commit_locks: std::sync::Arc::new((0..COMMIT_STRIPES).map(|_| std::sync::Mutex::new(())).collect()),
         };
         if let Err(e) = b.backfill_versions() {
             tracing::warn!("s3: could not backfill object versions: {e}");
@@ -59,7 +59,13 @@ impl Backend {
     /// A backend for lookups from other services ([`crate::internal`]): no startup work,
     /// no events.
     pub(crate) fn for_reads(store: Store) -> Self {
-        Backend { store, events: Default::default(), commit_locks: vec![std::sync::Mutex::new(())] }
+        Backend { store, events: Default::default(), commit_locks: std::sync::Arc::new(vec![std::sync::Mutex::new(())]) }
+    }
+
+    /// A second handle on this backend sharing its commit locks and event target, for
+    /// writes from other services ([`crate::internal`]) that must serialise with requests.
+    pub(crate) fn twin(&self) -> Self {
+        Backend { store: self.store.clone(), events: self.events.clone(), commit_locks: self.commit_locks.clone() }
     }
 }
 

@@ -50,12 +50,16 @@ pub struct S3Front {
     verifier: Option<Verifier>,
     events: crate::notify::TargetSlot,
     pub(crate) store: Store,
+    /// The request backend's twin, for writes from other services ([`crate::internal`]).
+    pub(crate) writer: Backend,
 }
 
 impl S3Front {
     pub(crate) fn new(store: Store, credentials: Arc<dyn Credentials>, config: S3Config) -> Self {
         let events = crate::notify::TargetSlot::default();
-        let mut builder = s3s::service::S3ServiceBuilder::new(Backend::new(store.clone(), events.clone()));
+        let backend = Backend::new(store.clone(), events.clone());
+        let writer = backend.twin();
+        let mut builder = s3s::service::S3ServiceBuilder::new(backend);
         builder.set_host(VirtualHosts);
         // s3s holds a POST Object's file in memory before the write (to check the
         // policy's content-length-range): cap it well below AWS's 5 GB so a form
@@ -79,6 +83,7 @@ impl S3Front {
             verifier,
             events,
             store,
+            writer,
         }
     }
 
