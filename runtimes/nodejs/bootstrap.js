@@ -7,30 +7,128 @@
 // {"errorType", "errorMessage", "stackTrace"}. Node standard library only.
 'use strict';
 
-const http = require('http');
+const net = require('net');
 const fs = require('fs');
 const path = require('path');
 const { pathToFileURL } = require('url');
 
 const [HOST, PORT] = (process.env.AWS_LAMBDA_RUNTIME_API || '127.0.0.1:9001').split(':');
 const PREFIX = '/2018-06-01/runtime';
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+// One kept-alive HTTP/1.1 connection to the Runtime API, spoken directly on a socket:
+// Node's http client (parser, agent, events) costs more CPU per invocation than
+// everything else a small function does.
+class Conn {
+  constructor() {
+    this.sock = net.connect({ host: HOST, port: Number(PORT || 80) });
+    this.sock.setNoDelay(true);
+    this.buf = Buffer.alloc(0);
+    this.waiter = null;
+    this.error = null;
+    this.sock.on('data', (d) => {
+      this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
+      this.pump();
+    });
+    this.sock.on('error', (e) => this.fail(e));
+    this.sock.on('close', () => this.fail(new Error('the Runtime API closed the connection')));
+  }
 
-function request(method, p, body, headers) {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      { host: HOST, port: Number(PORT || 80), method, path: PREFIX + p, headers: headers || {}, agent },
-      (res) => {
-        const chunks = [];
-        res.on('data', (c) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
-        res.on('error', reject);
+  fail(e) {
+    if (!this.error) this.error = e;
+    if (this.waiter) {
+      const w = this.waiter;
+      this.waiter = null;
+      w.reject(e);
+    }
+  }
+
+  // Completes the pending request once its whole response is buffered.
+  pump() {
+    if (!this.waiter) return;
+    const buf = this.buf;
+    const end = buf.indexOf('\r\n\r\n');
+    if (end < 0) return;
+    const lines = buf.toString('latin1', 0, end).split('\r\n');
+    const status = Number(lines[0].split(' ')[1]);
+    const headers = {};
+    for (let i = 1; i < lines.length; i++) {
+      const c = lines[i].indexOf(':');
+      if (c > 0) headers[lines[i].slice(0, c).trim().toLowerCase()] = lines[i].slice(c + 1).trim();
+    }
+    let body;
+    let rest;
+    if (headers['content-length'] !== undefined) {
+      const n = Number(headers['content-length']);
+      if (buf.length < end + 4 + n) return;
+      body = buf.subarray(end + 4, end + 4 + n);
+      rest = buf.subarray(end + 4 + n);
+    } else if ((headers['transfer-encoding'] || '').toLowerCase() === 'chunked') {
+      const parts = [];
+      let pos = end + 4;
+      for (;;) {
+        const le = buf.indexOf('\r\n', pos);
+        if (le < 0) return;
+        const size = parseInt(buf.toString('latin1', pos, le).split(';')[0], 16);
+        if (size === 0) {
+          let p = le + 2;
+          for (;;) {
+            const l2 = buf.indexOf('\r\n', p);
+            if (l2 < 0) return;
+            const blank = l2 === p;
+            p = l2 + 2;
+            if (blank) break;
+          }
+          body = Buffer.concat(parts);
+          rest = buf.subarray(p);
+          break;
+        }
+        if (buf.length < le + 2 + size + 2) return;
+        parts.push(buf.subarray(le + 2, le + 2 + size));
+        pos = le + 2 + size + 2;
       }
-    );
-    req.on('error', reject);
-    if (body !== undefined) req.write(body);
-    req.end();
-  });
+    } else {
+      body = Buffer.alloc(0);
+      rest = buf.subarray(end + 4);
+    }
+    this.buf = rest;
+    const w = this.waiter;
+    this.waiter = null;
+    w.resolve({ status, headers, body });
+  }
+
+  request(method, p, body, headers) {
+    return new Promise((resolve, reject) => {
+      if (this.error) {
+        reject(this.error);
+        return;
+      }
+      this.waiter = { resolve, reject };
+      let head = `${method} ${PREFIX}${p} HTTP/1.1\r\nHost: ${HOST}:${PORT}\r\n`;
+      for (const [k, v] of Object.entries(headers || {})) {
+        if (k.toLowerCase() !== 'content-length') head += `${k}: ${v}\r\n`;
+      }
+      const b = body === undefined ? null : Buffer.isBuffer(body) ? body : Buffer.from(String(body), 'utf8');
+      if (b !== null || method !== 'GET') head += `Content-Length: ${b ? b.length : 0}\r\n`;
+      head += '\r\n';
+      const h = Buffer.from(head, 'utf8');
+      this.sock.write(b && b.length ? Buffer.concat([h, b]) : h);
+      this.pump();
+    });
+  }
+}
+
+let conn = null;
+
+async function request(method, p, body, headers) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      if (!conn || conn.error) conn = new Conn();
+      return await conn.request(method, p, body, headers);
+    } catch (e) {
+      if (conn) conn.sock.destroy();
+      conn = null;
+      if (attempt >= 1) throw e;
+    }
+  }
 }
 
 function errorPayload(err, type) {

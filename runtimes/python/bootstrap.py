@@ -5,15 +5,29 @@ handler module from LAMBDA_TASK_ROOT once (the init phase), then loops on
 `GET /2018-06-01/runtime/invocation/next`, calls the handler with the event and a context
 object, and posts the result (or the error as {"errorMessage", "errorType",
 "stackTrace"}). Standard library only, so it works on every interpreter 3.9+.
+
+Snapshot template mode (`NIMBUS_TEMPLATE_FD` set; see nimbus-lambda's `template` module):
+the process runs the init phase once (imports, module-level code, `before_snapshot`
+hooks), reports `ready` on the control socket and then forks one execution environment
+per `fork` request. A forked environment receives its per-environment values (Runtime
+API endpoint, log stream, credentials, private /tmp size, the full seccomp filter) only
+after the fork, enters its own user, mount, PID and IPC namespaces, mounts a private
+/tmp (a copy of the template's) and its own /proc, drops every capability, stacks the
+full seccomp filter, reseeds `random`, runs the `after_restore` hooks and then serves
+invocations like any environment.
+
+`snapshot_restore_py` (AWS's SnapStart hook module for Python) is provided:
+`register_before_snapshot` / `register_after_restore`, as functions or decorators.
 """
 
-import http.client
 import importlib
 import json
 import os
+import socket
 import sys
 import time
 import traceback
+import types
 
 API = os.environ.get("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")
 HOST, _, PORT = API.partition(":")
@@ -21,18 +35,122 @@ PREFIX = "/2018-06-01/runtime"
 
 _conn = None
 
+_before_snapshot = []
+_after_restore = []
+
+
+def _registrar(hooks):
+    def register(func, *args, **kwargs):
+        hooks.append((func, args, kwargs))
+        return func
+    return register
+
+
+def _install_snapshot_module():
+    """AWS's `snapshot_restore_py`: hooks run before the snapshot and after each restore."""
+    mod = types.ModuleType("snapshot_restore_py")
+    mod.register_before_snapshot = _registrar(_before_snapshot)
+    mod.register_after_restore = _registrar(_after_restore)
+    mod.get_before_snapshot = lambda: list(_before_snapshot)
+    mod.get_after_restore = lambda: list(_after_restore)
+    sys.modules.setdefault("snapshot_restore_py", mod)
+
+
+_install_snapshot_module()
+
+
+class _Headers(dict):
+    """Response headers, looked up case-insensitively (keys stored lower-case)."""
+
+    def get(self, key, default=None):
+        return dict.get(self, key.lower(), default)
+
+    def __getitem__(self, key):
+        return dict.__getitem__(self, key.lower())
+
+    def __contains__(self, key):
+        return dict.__contains__(self, key.lower())
+
+
+class _Conn:
+    """One kept-alive HTTP/1.1 connection to the Runtime API. A minimal client on a raw
+    socket: http.client parses headers with the email package, which costs more CPU
+    per invocation than everything else a no-op function does."""
+
+    def __init__(self):
+        self.sock = socket.create_connection((HOST, int(PORT or 80)))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+
+    def close(self):
+        self.sock.close()
+
+    def _fill(self):
+        chunk = self.sock.recv(262144)
+        if not chunk:
+            raise ConnectionError("the Runtime API closed the connection")
+        self.buf += chunk
+
+    def _take(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def _line(self):
+        while True:
+            i = self.buf.find(b"\r\n")
+            if i >= 0:
+                out, self.buf = self.buf[:i], self.buf[i + 2:]
+                return out
+            self._fill()
+
+    def request(self, method, target, body, headers):
+        head = [f"{method} {target} HTTP/1.1", f"Host: {API}"]
+        for k, v in headers.items():
+            head.append(f"{k}: {v}")
+        if body is not None or method != "GET":
+            head.append(f"Content-Length: {len(body or b'')}")
+        data = ("\r\n".join(head) + "\r\n\r\n").encode("utf-8")
+        self.sock.sendall(data + body if body else data)
+        while True:
+            i = self.buf.find(b"\r\n\r\n")
+            if i >= 0:
+                break
+            self._fill()
+        lines = self.buf[:i].decode("latin-1").split("\r\n")
+        self.buf = self.buf[i + 4:]
+        status = int(lines[0].split(" ", 2)[1])
+        hdrs = _Headers()
+        for line in lines[1:]:
+            k, _, v = line.partition(":")
+            hdrs[k.strip().lower()] = v.strip()
+        if "content-length" in hdrs:
+            data = self._take(int(hdrs["content-length"]))
+        elif hdrs.get("transfer-encoding", "").lower() == "chunked":
+            parts = []
+            while True:
+                size = int(self._line().split(b";", 1)[0], 16)
+                if size == 0:
+                    while self._line():
+                        pass
+                    break
+                parts.append(self._take(size))
+                self._take(2)
+            data = b"".join(parts)
+        else:
+            data = b""
+        return status, hdrs, data
+
 
 def _request(method, path, body=None, headers=None):
     global _conn
     for attempt in range(2):
-        if _conn is None:
-            _conn = http.client.HTTPConnection(HOST, int(PORT or 80))
         try:
-            _conn.request(method, PREFIX + path, body=body, headers=headers or {})
-            resp = _conn.getresponse()
-            data = resp.read()
-            return resp.status, resp.headers, data
-        except (http.client.HTTPException, OSError):
+            if _conn is None:
+                _conn = _Conn()
+            return _conn.request(method, PREFIX + path, body, headers or {})
+        except (OSError, ValueError, IndexError):
             try:
                 _conn.close()
             except Exception:
@@ -156,6 +274,9 @@ def _load_handler():
 
 
 def main():
+    template_fd = os.environ.pop("NIMBUS_TEMPLATE_FD", None)
+    if template_fd:
+        return _template(int(template_fd))
     handler, init_error = _load_handler()
     if init_error is not None:
         print(f"[ERROR] {init_error['errorType']}: {init_error['errorMessage']}", file=sys.stderr, flush=True)
@@ -163,6 +284,10 @@ def main():
             _post_error("/init/error", init_error)
         finally:
             sys.exit(1)
+    _serve(handler)
+
+
+def _serve(handler):
     while True:
         status, headers, body = _request("GET", "/invocation/next")
         if status != 200:
@@ -219,6 +344,256 @@ def main():
             sys.stdout.flush()
             sys.stderr.flush()
             _post_error(f"/invocation/{request_id}/error", payload)
+
+
+# ---- snapshot template ----
+
+CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWIPC = 0x20000, 0x10000000, 0x20000000, 0x08000000
+MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
+PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_SECCOMP, PR_CAP_AMBIENT = 1, 24, 22, 47
+SYS_CAPSET = {"x86_64": 126, "aarch64": 91}
+
+
+def _template(fd):
+    """Runs init once, then forks an environment per `fork` request on the control socket."""
+    import signal
+    import socket
+
+    ctl = socket.socket(fileno=fd)
+    handler, init_error = _load_handler()
+    if init_error is None:
+        try:
+            # As AWS: before-snapshot hooks in reverse order of registration, after-restore
+            # hooks in order.
+            for func, args, kwargs in reversed(_before_snapshot):
+                func(*args, **kwargs)
+        except Exception as e:
+            init_error = _error_payload(e, "Runtime.BeforeSnapshotError")
+    if init_error is not None:
+        # The server falls back to a normal start, which reports the init error as usual.
+        ctl.send(b"init-error " + json.dumps(init_error).encode()[:60000])
+        os._exit(1)
+    # What every forked environment needs is loaded once, here, not after each fork.
+    global _LIBC
+    try:
+        _LIBC = _libc()
+    except (ImportError, OSError) as e:
+        print(f"nimbus template: ctypes unavailable ({e}); environments load it after the fork", file=sys.stderr, flush=True)
+        _LIBC = None
+    import random  # noqa: F401
+    import select  # noqa: F401
+    import gc
+
+    # Objects made at init go to the permanent generation: the collector never walks
+    # (and so never copies) the template's pages in the environments.
+    gc.collect()
+    gc.freeze()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Environments are reaped by the kernel; each one's own supervisor reports its status.
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    ctl.send(b"ready")
+    while True:
+        msg, fds, _flags, _addr = socket.recv_fds(ctl, 64, 3)
+        if not msg:
+            os._exit(0)
+        if msg != b"fork" or len(fds) != 3:
+            for f in fds:
+                os.close(f)
+            continue
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                _environment(ctl, fds, handler)
+            except BaseException:
+                traceback.print_exc()
+                sys.stderr.flush()
+            os._exit(1)
+        for f in fds:
+            os.close(f)
+
+
+_LIBC = None
+
+
+def _libc():
+    if _LIBC is not None:
+        return _LIBC
+    import ctypes
+
+    return ctypes, ctypes.CDLL(None, use_errno=True)
+
+
+def _check(ctypes, r, what):
+    if r != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"{what}: {os.strerror(e)}")
+
+
+def _environment(ctl, fds, handler):
+    """In the forked child: become an execution environment of its own."""
+    import signal
+    import socket
+
+    ctl.close()
+    chan_fd, out_fd, err_fd = fds
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    os.setpgid(0, 0)
+    os.dup2(out_fd, 1)
+    os.dup2(err_fd, 2)
+    os.close(out_fd)
+    os.close(err_fd)
+    chan = socket.socket(fileno=chan_fd)
+    # The kernel attaches this process' pid (as the server sees it) to the message; the
+    # server moves it into the environment's cgroup before it answers.
+    chan.send(b"hello")
+    cfg = json.loads(chan.recv(1 << 20))
+    isolate = cfg.get("isolate", False)
+    if isolate:
+        ctypes, libc = _libc()
+        # Read before unsharing: inside the new namespace they are unmapped until written.
+        uid, gid = os.geteuid(), os.getegid()
+        _check(ctypes, libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC), "unshare")
+        with open("/proc/self/uid_map", "w") as f:
+            f.write(f"{uid} {uid} 1")
+        with open("/proc/self/setgroups", "w") as f:
+            f.write("deny")
+        with open("/proc/self/gid_map", "w") as f:
+            f.write(f"{gid} {gid} 1")
+    child = os.fork()
+    if child:
+        # The environment's supervisor: waits for it and reports how it ended. It outlives
+        # the template (a retired template must not end running environments), but not the
+        # server: its end of the channel closing ends the environment.
+        import select
+
+        status = None
+        try:
+            pidfd = os.pidfd_open(child)
+        except (AttributeError, OSError):
+            pidfd = None
+        while pidfd is not None:
+            ready, _, _ = select.select([chan, pidfd], [], [])
+            if pidfd in ready:
+                break
+            try:
+                if not chan.recv(16, socket.MSG_PEEK | socket.MSG_DONTWAIT):
+                    os.killpg(os.getpgid(0), 9)
+            except BlockingIOError:
+                pass
+        try:
+            _, status = os.waitpid(child, 0)
+        except ChildProcessError:
+            status = 1 << 8
+        if os.WIFSIGNALED(status):
+            report = f"signal {os.WTERMSIG(status)}"
+        else:
+            code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1
+            # The namespace's PID 1 exits with 128+n when the function died of signal n.
+            report = f"signal {code - 128}" if isolate and 128 < code <= 128 + 64 else f"exit {code}"
+        try:
+            chan.send(report.encode())
+        except OSError:
+            pass
+        os._exit(0)
+    try:
+        if isolate:
+            # PID 1 of the environment: mounts, then forks the function and reaps orphans.
+            _private_fs(ctypes, libc, cfg)
+            try:
+                # Pids start after the supervisor's host pid, so live environments differ.
+                with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+                    f.write(str(int(cfg.get("host_pid") or 1)))
+            except (OSError, ValueError):
+                pass
+            function = os.fork()
+            if function:
+                chan.close()
+                try:
+                    _lock_down(ctypes, libc, cfg)
+                except Exception:
+                    os._exit(1)
+                _reap(function)
+            libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)
+            _lock_down(ctypes, libc, cfg)
+    except Exception as e:
+        chan.send(f"fail {type(e).__name__}: {e}".encode()[:4000])
+        os._exit(1)
+    chan.send(b"up")
+    chan.close()
+    os.environ.update(cfg.get("env") or {})
+    global API, HOST, PORT, _conn
+    API = os.environ.get("AWS_LAMBDA_RUNTIME_API", API)
+    HOST, _, PORT = API.partition(":")
+    _conn = None
+    import random
+
+    random.seed()
+    try:
+        for func, args, kwargs in list(_after_restore):
+            func(*args, **kwargs)
+    except Exception as e:
+        payload = _error_payload(e, "Runtime.AfterRestoreError")
+        print(f"[ERROR] {payload['errorType']}: {payload['errorMessage']}", file=sys.stderr, flush=True)
+        try:
+            _post_error("/init/error", payload)
+        finally:
+            os._exit(1)
+    _serve(handler)
+
+
+def _reap(function):
+    """PID 1 of an environment: reaps orphans; exits as the function did (128+n for signal n)."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            os._exit(1)
+        if pid == function:
+            os._exit(128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status))
+
+
+def _private_fs(ctypes, libc, cfg):
+    """A private /tmp (a copy of the template's) and a /proc of the environment's PID namespace."""
+    libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)
+    old = os.open("/tmp", os.O_RDONLY | os.O_DIRECTORY)
+    opts = f"size={int(cfg['tmp_bytes'])},mode=1777".encode()
+    _check(ctypes, libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, opts), "mount /tmp")
+    _check(ctypes, libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None), "mount /proc")
+    if os.listdir(old):
+        import shutil
+
+        shutil.copytree(f"/proc/self/fd/{old}", "/tmp", symlinks=True, dirs_exist_ok=True)
+    os.close(old)
+
+
+def _lock_down(ctypes, libc, cfg):
+    """No capabilities (not even in the environment's own user namespace); the full filter."""
+    for cap in range(64):
+        libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
+    libc.prctl(PR_CAP_AMBIENT, 4, 0, 0, 0)
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    data = (ctypes.c_uint32 * 6)()
+    hdr = Header(0x20080522, 0)
+    machine = os.uname().machine
+    nr = SYS_CAPSET.get(machine)
+    if nr is None:
+        raise OSError(0, f"capset: unknown architecture {machine}")
+    _check(ctypes, libc.syscall(nr, ctypes.byref(hdr), data), "capset")
+    prog = bytes.fromhex(cfg.get("seccomp") or "")
+    if prog:
+        buf = ctypes.create_string_buffer(prog, len(prog))
+
+        class Fprog(ctypes.Structure):
+            _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+        fp = Fprog(len(prog) // 8, ctypes.cast(buf, ctypes.c_void_p))
+        _check(ctypes, libc.prctl(PR_SET_SECCOMP, 2, ctypes.byref(fp), 0, 0), "seccomp")
 
 
 if __name__ == "__main__":

@@ -88,7 +88,7 @@ def create(lam, name, files, handler="index.handler", runtime="python3.11", **kw
     return lam.create_function(
         FunctionName=name,
         Runtime=runtime,
-        Role=ROLE,
+        Role=kw.pop("Role", ROLE),
         Handler=handler,
         Code={"ZipFile": make_zip(files, kw.pop("modes", None))},
         **kw,

@@ -23,8 +23,10 @@ fn invalid(msg: impl Into<String>) -> AwsError {
 }
 
 /// Validates a zip as AWS does at CreateFunction/UpdateFunctionCode and computes its digest.
-pub fn check(zip: &[u8], op: &str) -> Result<Checked, AwsError> {
-    if zip.len() > MAX_ZIPPED {
+/// `from_s3`: packages read from S3 are not bound by the 50 MB direct-upload limit
+/// (only by the unzipped limit), as on AWS.
+pub fn check(zip: &[u8], op: &str, from_s3: bool) -> Result<Checked, AwsError> {
+    if zip.len() > MAX_ZIPPED && !from_s3 {
         return Err(AwsError::new(
             413,
             "RequestEntityTooLargeException",

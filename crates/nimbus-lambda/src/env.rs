@@ -69,6 +69,120 @@ struct Shared {
     init_cpu: Mutex<Option<Arc<nimbus_sandbox::Cgroup>>>,
 }
 
+impl Shared {
+    fn new(rx: mpsc::Receiver<Invocation>, cgroup: Option<Arc<nimbus_sandbox::Cgroup>>) -> Arc<Shared> {
+        Arc::new(Shared {
+            next_rx: tokio::sync::Mutex::new(rx),
+            inflight: Mutex::new(None),
+            init_error: Mutex::new(None),
+            failed: Notify::new(),
+            log: Mutex::new(Vec::new()),
+            started: Instant::now(),
+            init_ms: Mutex::new(None),
+            oom: AtomicBool::new(false),
+            peak_mb: AtomicU64::new(0),
+            init_cpu: Mutex::new(cgroup),
+        })
+    }
+}
+
+/// A running environment process the server did not spawn (forked from a template).
+pub struct Adopted {
+    /// Host pid of the environment's top process (it leads its own process group).
+    pub pid: u32,
+    pub stdout: tokio::net::unix::pipe::Receiver,
+    pub stderr: tokio::net::unix::pipe::Receiver,
+    /// Resolves, once the process has exited, with how it ended ("exit status 1", ...).
+    pub exited: std::pin::Pin<Box<dyn std::future::Future<Output = String> + Send>>,
+}
+
+type SpawnJob = (tokio::process::Command, oneshot::Sender<std::io::Result<tokio::process::Child>>);
+
+/// Spawns `cmd` from one long-lived thread. The sandbox sets `PR_SET_PDEATHSIG`, which the
+/// kernel fires when the *thread* that forked the child exits: spawned from tokio's
+/// blocking pool, whose idle threads exit after 10 s, an environment (or a template, and
+/// every environment forked from it) would be killed mid-invocation.
+pub(crate) async fn spawn_child(cmd: tokio::process::Command) -> std::io::Result<tokio::process::Child> {
+    static SPAWNER: std::sync::OnceLock<Mutex<std::sync::mpsc::Sender<SpawnJob>>> = std::sync::OnceLock::new();
+    let handle = tokio::runtime::Handle::current();
+    let tx = SPAWNER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<SpawnJob>();
+        let spawned = std::thread::Builder::new().name("nimbus-lambda-spawner".into()).spawn(move || {
+            // tokio's Command registers the child with the runtime's reactor.
+            let _guard = handle.enter();
+            while let Ok((mut cmd, reply)) = rx.recv() {
+                let _ = reply.send(cmd.spawn());
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::error!("cannot start the Lambda spawner thread: {e}");
+        }
+        Mutex::new(tx)
+    });
+    let (reply_tx, reply_rx) = oneshot::channel();
+    lock(tx).send((cmd, reply_tx)).map_err(|_| std::io::Error::other("the Lambda spawner thread is gone"))?;
+    reply_rx.await.unwrap_or_else(|_| Err(std::io::Error::other("the Lambda spawner thread is gone")))
+}
+
+/// Moves the function's output into the invocation log buffer.
+fn read_output(shared: Arc<Shared>, label: String, out: Box<dyn tokio::io::AsyncRead + Send + Unpin>) {
+    tokio::spawn(async move {
+        let mut out = out;
+        let mut buf = vec![0u8; 8192];
+        loop {
+            match out.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    tracing::debug!(target: "nimbus_lambda::function", function = %label, "{}", String::from_utf8_lossy(&buf[..n]).trim_end());
+                    let mut log = lock(&shared.log);
+                    log.extend_from_slice(&buf[..n]);
+                    if log.len() > LOG_KEEP * 2 {
+                        let cut = log.len() - LOG_KEEP;
+                        log.drain(..cut);
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// After the environment exited: records OOM kills and peak memory, then removes the cgroup.
+fn finish_cgroup(cg: Option<Arc<nimbus_sandbox::Cgroup>>, shared: &Shared) {
+    if let Some(cg) = cg {
+        if cg.oom_killed() {
+            shared.oom.store(true, Ordering::Relaxed);
+        }
+        if let Some(b) = cg.max_memory_bytes() {
+            shared.peak_mb.store(b.div_ceil(1024 * 1024), Ordering::Relaxed);
+        }
+        tokio::task::spawn_blocking(move || {
+            cg.kill_all();
+            cg.remove();
+        });
+    }
+}
+
+/// Serves the Runtime API on the environment's own listener.
+fn serve_runtime_api(listener: TcpListener, shared: Arc<Shared>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req| {
+                    let shared = shared.clone();
+                    async move { Ok::<_, Infallible>(runtime_api(shared, req).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+            });
+        }
+    })
+}
+
 /// How to start an environment: the command (program, args, clean env, cwd and, when
 /// isolated, the sandbox hook from `nimbus-sandbox`) and its cgroup.
 pub struct Spec {
@@ -99,6 +213,10 @@ pub struct Env {
     /// freezer transition can take tens of ms).
     freeze: Arc<Mutex<(u64, bool)>>,
 }
+
+/// Environments are recycled after this long, busy or not (as AWS does every few
+/// hours), well before their role credentials (12 hours) expire.
+const MAX_AGE: Duration = Duration::from_secs(4 * 3600);
 
 /// How long an environment stays idle before it is frozen.
 const FREEZE_AFTER: Duration = Duration::from_millis(5);
@@ -145,18 +263,7 @@ impl Env {
         let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| format!("cannot bind the Runtime API: {e}"))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let (tx, rx) = mpsc::channel::<Invocation>(1);
-        let shared = Arc::new(Shared {
-            next_rx: tokio::sync::Mutex::new(rx),
-            inflight: Mutex::new(None),
-            init_error: Mutex::new(None),
-            failed: Notify::new(),
-            log: Mutex::new(Vec::new()),
-            started: Instant::now(),
-            init_ms: Mutex::new(None),
-            oom: AtomicBool::new(false),
-            peak_mb: AtomicU64::new(0),
-            init_cpu: Mutex::new(spec.cgroup.clone()),
-        });
+        let shared = Shared::new(rx, spec.cgroup.clone());
         let cgroup = spec.cgroup.clone();
         let mut cmd = tokio::process::Command::from(spec.command);
         cmd.env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
@@ -170,9 +277,7 @@ impl Env {
         // Off the async workers: the sandbox is built between fork and exec, and `spawn`
         // returns only once the function's program has been exec'd.
         let spawn_start = Instant::now();
-        let spawned = tokio::task::spawn_blocking(move || cmd.spawn())
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+        let spawned = spawn_child(cmd).await;
         let mut child = match spawned {
             Ok(c) => c,
             Err(e) => {
@@ -190,26 +295,7 @@ impl Env {
             .into_iter()
             .flatten()
         {
-            let shared = shared.clone();
-            let label = spec.label.clone();
-            tokio::spawn(async move {
-                let mut out = out;
-                let mut buf = vec![0u8; 8192];
-                loop {
-                    match out.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            tracing::debug!(target: "nimbus_lambda::function", function = %label, "{}", String::from_utf8_lossy(&buf[..n]).trim_end());
-                            let mut log = lock(&shared.log);
-                            log.extend_from_slice(&buf[..n]);
-                            if log.len() > LOG_KEEP * 2 {
-                                let cut = log.len() - LOG_KEEP;
-                                log.drain(..cut);
-                            }
-                        }
-                    }
-                }
-            });
+            read_output(shared.clone(), spec.label.clone(), out);
         }
         let (exit_tx, exit_rx) = watch::channel(None);
         let (kill_tx, kill_rx) = oneshot::channel::<()>();
@@ -229,18 +315,7 @@ impl Env {
             if let Some(p) = pid {
                 kill_group(p);
             }
-            if let Some(cg) = watch_cg {
-                if cg.oom_killed() {
-                    watch_shared.oom.store(true, Ordering::Relaxed);
-                }
-                if let Some(b) = cg.max_memory_bytes() {
-                    watch_shared.peak_mb.store(b.div_ceil(1024 * 1024), Ordering::Relaxed);
-                }
-                tokio::task::spawn_blocking(move || {
-                    cg.kill_all();
-                    cg.remove();
-                });
-            }
+            finish_cgroup(watch_cg, &watch_shared);
             let desc = match status {
                 Ok(s) => match (s.code(), std::os::unix::process::ExitStatusExt::signal(&s)) {
                     (Some(c), _) => format!("exit status {c}"),
@@ -251,24 +326,7 @@ impl Env {
             };
             let _ = exit_tx.send(Some(desc));
         });
-        let server_shared = shared.clone();
-        let server = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                };
-                let _ = stream.set_nodelay(true);
-                let shared = server_shared.clone();
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req| {
-                        let shared = shared.clone();
-                        async move { Ok::<_, Infallible>(runtime_api(shared, req).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
-                });
-            }
-        });
+        let server = serve_runtime_api(listener, shared.clone());
         Ok(Arc::new(Env {
             fingerprint,
             log_stream,
@@ -286,8 +344,72 @@ impl Env {
         }))
     }
 
+    /// Starts an environment whose process the server did not spawn itself (one forked
+    /// from a snapshot template): binds the Runtime API listener, then `launch` gets its
+    /// `host:port` and returns the running process.
+    pub async fn start_adopted<L, F>(
+        label: String,
+        log_stream: String,
+        cgroup: Option<Arc<nimbus_sandbox::Cgroup>>,
+        fingerprint: String,
+        launch: L,
+    ) -> Result<Arc<Env>, String>
+    where
+        L: FnOnce(String) -> F,
+        F: std::future::Future<Output = Result<Adopted, String>>,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| format!("cannot bind the Runtime API: {e}"))?;
+        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        let (tx, rx) = mpsc::channel::<Invocation>(1);
+        let shared = Shared::new(rx, cgroup.clone());
+        let adopted = launch(format!("127.0.0.1:{port}")).await?;
+        let pid = adopted.pid;
+        read_output(shared.clone(), label.clone(), Box::new(adopted.stdout));
+        read_output(shared.clone(), label, Box::new(adopted.stderr));
+        let (exit_tx, exit_rx) = watch::channel(None);
+        let (kill_tx, kill_rx) = oneshot::channel::<()>();
+        let watch_cg = cgroup.clone();
+        let watch_shared = shared.clone();
+        let mut exited = adopted.exited;
+        tokio::spawn(async move {
+            let desc = tokio::select! {
+                d = &mut exited => d,
+                _ = kill_rx => loop {
+                    // The forked environment leads its own process group. A frozen (v1)
+                    // task dies only once thawed: repeat until it is gone.
+                    if let Some(cg) = &watch_cg { cg.thaw().ok(); }
+                    kill_group(pid);
+                    if let Ok(d) = tokio::time::timeout(Duration::from_millis(100), &mut exited).await {
+                        break d;
+                    }
+                }
+            };
+            kill_group(pid);
+            finish_cgroup(watch_cg, &watch_shared);
+            let _ = exit_tx.send(Some(desc));
+        });
+        let server = serve_runtime_api(listener, shared.clone());
+        Ok(Arc::new(Env {
+            fingerprint,
+            log_stream,
+            freeze: Arc::new(Mutex::new((0, false))),
+            tx,
+            shared,
+            exit_rx,
+            kill_tx: Mutex::new(Some(kill_tx)),
+            pid: Some(pid),
+            server,
+            last_used: Mutex::new(Instant::now()),
+            reported_init: AtomicBool::new(false),
+            broken: AtomicBool::new(false),
+            cgroup,
+        }))
+    }
+
     pub fn kill(&self) {
         self.broken.store(true, Ordering::Relaxed);
+        // A pending idle freeze must not freeze the dying environment.
+        lock(&self.freeze).0 += 1;
         if let Some(cg) = &self.cgroup {
             // A frozen (v1) task cannot die until thawed.
             let _ = cg.thaw();
@@ -299,7 +421,7 @@ impl Env {
 
     /// Whether the environment can take another invocation.
     pub fn healthy(&self) -> bool {
-        !self.broken.load(Ordering::Relaxed) && self.exit_rx.borrow().is_none()
+        !self.broken.load(Ordering::Relaxed) && self.exit_rx.borrow().is_none() && self.shared.started.elapsed() < MAX_AGE
     }
 
     fn max_memory_mb(&self) -> u64 {
@@ -523,6 +645,20 @@ fn signal_name(sig: i32) -> &'static str {
 
 type Resp = Response<Full<Bytes>>;
 
+/// The error a streamed response reported in its trailers: `Lambda-Runtime-Function-Error-Type`
+/// and `Lambda-Runtime-Function-Error-Body` (base64 of the error document).
+fn streamed_error(trailers: Option<&http::HeaderMap>) -> Option<(String, Bytes)> {
+    use base64::Engine as _;
+    let t = trailers?;
+    let error_type = t.get("lambda-runtime-function-error-type")?.to_str().ok()?.to_string();
+    let body = t
+        .get("lambda-runtime-function-error-body")
+        .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v.as_bytes()).ok())
+        .map(Bytes::from)
+        .unwrap_or_else(|| error_body(&error_type, "The function's response stream failed."));
+    Some((error_type, body))
+}
+
 fn reply(status: StatusCode, body: serde_json::Value) -> Resp {
     let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
     *r.status_mut() = status;
@@ -635,7 +771,12 @@ async fn runtime_api(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
                         ),
                     )
                 }
-                ("response", Ok(b)) => (RuntimeResult::Response(b.to_bytes()), accepted()),
+                ("response", Ok(b)) => match streamed_error(b.trailers()) {
+                    // A streaming-mode response (`Lambda-Runtime-Function-Response-Mode:
+                    // streaming`, chunked) reports a mid-stream failure in its trailers.
+                    Some((error_type, body)) => (RuntimeResult::Error { error_type, body }, accepted()),
+                    None => (RuntimeResult::Response(b.to_bytes()), accepted()),
+                },
                 ("error", Ok(b)) => (RuntimeResult::Error { error_type, body: b.to_bytes() }, accepted()),
                 _ => return reply(StatusCode::NOT_FOUND, serde_json::json!({"errorMessage": "not found", "errorType": "InvalidRequest"})),
             };

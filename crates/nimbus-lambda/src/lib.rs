@@ -21,8 +21,10 @@
 mod code;
 mod env;
 mod model;
+mod policy;
 mod pool;
 mod runtimes;
+mod template;
 
 use std::collections::{BTreeMap, HashSet};
 use std::convert::Infallible;
@@ -134,6 +136,41 @@ struct Inner {
     sandbox: Arc<nimbus_sandbox::Host>,
     /// Where function logs go (CloudWatch Logs), once connected.
     logs: std::sync::OnceLock<nimbus_logs::Logs>,
+    /// Issues each environment's execution-role credentials (STS), once connected.
+    credentials: std::sync::OnceLock<Arc<dyn RoleCredentials>>,
+    /// Where `S3Bucket`/`S3Key` code comes from, once connected.
+    code_source: std::sync::OnceLock<Arc<dyn CodeSource>>,
+    /// Snapshot templates: environments forked from an initialised process ([`template`]).
+    templates: template::Templates,
+}
+
+/// Temporary credentials for a function's execution role, as an environment gets them
+/// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`).
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: String,
+}
+
+/// Reads deployment packages from S3 (`Code.S3Bucket`/`S3Key`/`S3ObjectVersion`).
+pub trait CodeSource: Send + Sync + 'static {
+    /// The object's bytes, or Lambda's error for a missing bucket/key or an object
+    /// larger than `max_bytes`.
+    fn fetch<'a>(
+        &'a self,
+        account: &'a str,
+        bucket: &'a str,
+        key: &'a str,
+        version: Option<&'a str>,
+        max_bytes: u64,
+    ) -> BoxFuture<'a, Result<Vec<u8>, AwsError>>;
+}
+
+/// Assumes a function's execution role (STS `AssumeRole` on Lambda's behalf, session
+/// name = the function name), so the SDK inside a function signs as that role.
+pub trait RoleCredentials: Send + Sync + 'static {
+    fn assume<'a>(&'a self, role_arn: &'a str, session_name: &'a str) -> BoxFuture<'a, Result<Credentials, AwsError>>;
 }
 
 fn store_err(e: nimbus_store::Error) -> AwsError {
@@ -193,6 +230,18 @@ impl Lambda {
         let _ = self.inner.logs.set(logs);
     }
 
+    /// Gives each new environment credentials for the function's role from `issuer`.
+    /// Without it, environments get placeholder keys naming the function's account
+    /// (accepted when the edge does not check signatures).
+    pub fn issue_credentials_with(&self, issuer: Arc<dyn RoleCredentials>) {
+        let _ = self.inner.credentials.set(issuer);
+    }
+
+    /// Reads `S3Bucket`/`S3Key` deployment packages from `source`.
+    pub fn read_code_from(&self, source: Arc<dyn CodeSource>) {
+        let _ = self.inner.code_source.set(source);
+    }
+
     /// Starts the service: discovers runtimes, writes the bootstrap programs, starts the
     /// code-download listener, the async-invoke worker and the idle reaper.
     pub async fn start(store: Store, config: LambdaConfig) -> Result<Arc<Lambda>, String> {
@@ -229,6 +278,9 @@ impl Lambda {
             events_running: Mutex::new(HashSet::new()),
             sandbox: Arc::new(sandbox),
             logs: std::sync::OnceLock::new(),
+            credentials: std::sync::OnceLock::new(),
+            code_source: std::sync::OnceLock::new(),
+            templates: template::Templates::new(),
         });
         tokio::spawn(serve_code(listener, inner.store.clone()));
         tokio::spawn(events_worker(inner.clone()));
@@ -238,6 +290,7 @@ impl Lambda {
             loop {
                 tokio::time::sleep(every).await;
                 reaper.pools.reap(reaper.config.idle_timeout);
+                reaper.templates.reap(reaper.config.idle_timeout);
             }
         });
         Ok(Arc::new(Lambda { inner }))
@@ -452,11 +505,11 @@ impl Inner {
         Ok(out)
     }
 
-    async fn put_code(&self, zip: Vec<u8>, op: &str) -> Result<code::Checked, AwsError> {
+    async fn put_code(&self, zip: Vec<u8>, op: &str, from_s3: bool) -> Result<code::Checked, AwsError> {
         let op = op.to_string();
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || {
-            let checked = code::check(&zip, &op)?;
+            let checked = code::check(&zip, &op, from_s3)?;
             let id = format!("lambda/{}", checked.sha_hex);
             if store.blobs().get(&id).map_err(store_err)?.is_none() {
                 store.blobs().put(&id, zip.as_slice()).map_err(store_err)?;
@@ -505,17 +558,16 @@ impl Inner {
         if input.layers.as_ref().is_some_and(|l| !l.is_empty()) {
             return Err(invalid("Layers are not supported by Nimbus yet."));
         }
-        let zip = match (&input.code.zip_file, &input.code.s3_bucket, &input.code.image_uri) {
-            (Some(z), _, _) => z.0.clone(),
-            (None, Some(_), _) => return Err(invalid("Nimbus cannot read code from S3 yet: upload the package as ZipFile.")),
-            (None, None, Some(_)) => return Err(invalid("Nimbus runs Zip packages only: ImageUri is not supported.")),
-            _ => return Err(invalid("Please provide a source for function code.")),
-        };
+        let snap_start = template::check_snap_start(input.snap_start.as_ref().and_then(|s| s.apply_on.as_deref()), &runtime)?;
+        let c = &input.code;
+        let (zip, from_s3) = self
+            .code_from(ctx, c.zip_file.as_ref().map(|z| &z.0), &c.s3_bucket, &c.s3_key, &c.s3_object_version, c.image_uri.is_some())
+            .await?;
         let _guard = self.write_lock.lock().await;
         if self.load(&account, &region, &name)?.is_some() {
             return Err(AwsError::new(409, "ResourceConflictException", format!("Function already exist: {name}")));
         }
-        let checked = self.put_code(zip, "CreateFunction").await?;
+        let checked = self.put_code(zip, "CreateFunction", from_s3).await?;
         let rec = FunctionRecord {
             account,
             region,
@@ -539,6 +591,8 @@ impl Inner {
             reserved_concurrency: None,
             tracing_mode: input.tracing_config.as_ref().and_then(|t| t.mode.clone()),
             logging: input.logging_config.clone(),
+            policy: Vec::new(),
+            snap_start,
         };
         self.save(&rec)?;
         Ok(rec.configuration())
@@ -599,13 +653,36 @@ impl Inner {
         }
     }
 
-    async fn update_code(&self, ctx: &RequestContext, input: t::UpdateFunctionCodeRequest) -> Result<t::FunctionConfiguration, AwsError> {
-        let zip = match (&input.zip_file, &input.s3_bucket, &input.image_uri) {
-            (Some(z), _, _) => z.0.clone(),
-            (None, Some(_), _) => return Err(invalid("Nimbus cannot read code from S3 yet: upload the package as ZipFile.")),
-            (None, None, Some(_)) => return Err(invalid("Nimbus runs Zip packages only: ImageUri is not supported.")),
-            _ => return Err(invalid("Please provide a source for function code.")),
+    /// The deployment package: the uploaded `ZipFile`, or the S3 object named by
+    /// `S3Bucket`/`S3Key`/`S3ObjectVersion` (read through Nimbus' own S3).
+    async fn code_from(
+        &self,
+        ctx: &RequestContext,
+        zip: Option<&Vec<u8>>,
+        bucket: &Option<String>,
+        key: &Option<String>,
+        version: &Option<String>,
+        image: bool,
+    ) -> Result<(Vec<u8>, bool), AwsError> {
+        if let Some(z) = zip {
+            return Ok((z.clone(), false));
+        }
+        if image {
+            return Err(invalid("Nimbus runs Zip packages only: ImageUri is not supported."));
+        }
+        let (Some(bucket), Some(key)) = (bucket, key) else {
+            return Err(invalid("Please provide a source for function code."));
         };
+        let Some(source) = self.code_source.get() else {
+            return Err(invalid("Nimbus cannot read code from S3 in this build: upload the package as ZipFile."));
+        };
+        Ok((source.fetch(&ctx.account_id, bucket, key, version.as_deref(), code::MAX_UNZIPPED).await?, true))
+    }
+
+    async fn update_code(&self, ctx: &RequestContext, input: t::UpdateFunctionCodeRequest) -> Result<t::FunctionConfiguration, AwsError> {
+        let (zip, from_s3) = self
+            .code_from(ctx, input.zip_file.as_ref().map(|z| &z.0), &input.s3_bucket, &input.s3_key, &input.s3_object_version, input.image_uri.is_some())
+            .await?;
         let architectures = match &input.architectures {
             Some(_) => Some(check_architectures(&input.architectures)?),
             None => None,
@@ -614,14 +691,14 @@ impl Inner {
         let mut rec = self.resolve(ctx, &input.function_name, None)?;
         Self::check_revision(&rec, &input.revision_id)?;
         if input.dry_run == Some(true) {
-            let checked = tokio::task::spawn_blocking(move || code::check(&zip, "UpdateFunctionCode"))
+            let checked = tokio::task::spawn_blocking(move || code::check(&zip, "UpdateFunctionCode", from_s3))
                 .await
                 .map_err(|e| AwsError::internal(e.to_string()))??;
             rec.code_sha256 = checked.sha_b64;
             rec.code_size = checked.size;
             return Ok(rec.configuration());
         }
-        let checked = self.put_code(zip, "UpdateFunctionCode").await?;
+        let checked = self.put_code(zip, "UpdateFunctionCode", from_s3).await?;
         let old = std::mem::replace(&mut rec.code_hex, checked.sha_hex);
         rec.code_sha256 = checked.sha_b64;
         rec.code_size = checked.size;
@@ -632,6 +709,7 @@ impl Inner {
         rec.revision_id = new_revision();
         self.save(&rec)?;
         self.pools.retire(&FunctionRecord::key(&rec.account, &rec.region, &rec.name));
+        self.templates.retire(&FunctionRecord::key(&rec.account, &rec.region, &rec.name));
         if old != rec.code_hex {
             self.gc_code(&old);
         }
@@ -682,10 +760,15 @@ impl Inner {
         if input.layers.as_ref().is_some_and(|l| !l.is_empty()) {
             return Err(invalid("Layers are not supported by Nimbus yet."));
         }
+        if let Some(s) = &input.snap_start {
+            rec.snap_start = s.apply_on.clone();
+        }
+        template::check_snap_start(rec.snap_start.as_deref(), rec.runtime.as_deref().unwrap_or_default())?;
         rec.last_modified = last_modified();
         rec.revision_id = new_revision();
         self.save(&rec)?;
         self.pools.retire(&FunctionRecord::key(&rec.account, &rec.region, &rec.name));
+        self.templates.retire(&FunctionRecord::key(&rec.account, &rec.region, &rec.name));
         Ok(rec.configuration())
     }
 
@@ -697,6 +780,7 @@ impl Inner {
         }
         self.store.delete(FUNCTIONS, FunctionRecord::key(&rec.account, &rec.region, &rec.name)).map_err(store_err)?;
         self.pools.retire(&FunctionRecord::key(&rec.account, &rec.region, &rec.name));
+        self.templates.retire(&FunctionRecord::key(&rec.account, &rec.region, &rec.name));
         self.gc_code(&rec.code_hex);
         Ok(())
     }
@@ -755,6 +839,29 @@ impl Inner {
         })
     }
 
+    async fn add_permission(&self, ctx: &RequestContext, input: t::AddPermissionRequest) -> Result<t::AddPermissionResponse, AwsError> {
+        let _guard = self.write_lock.lock().await;
+        let mut rec = self.resolve(ctx, &input.function_name, input.qualifier.as_deref())?;
+        Self::check_revision(&rec, &input.revision_id)?;
+        let resource = match input.qualifier.as_deref() {
+            Some(q) => format!("{}:{q}", rec.arn()),
+            None => rec.arn(),
+        };
+        let statement = policy::add(&mut rec, &input, &resource)?;
+        rec.revision_id = new_revision();
+        self.save(&rec)?;
+        Ok(t::AddPermissionResponse { statement: Some(statement) })
+    }
+
+    async fn remove_permission(&self, ctx: &RequestContext, input: t::RemovePermissionRequest) -> Result<(), AwsError> {
+        let _guard = self.write_lock.lock().await;
+        let mut rec = self.resolve(ctx, &input.function_name, input.qualifier.as_deref())?;
+        Self::check_revision(&rec, &input.revision_id)?;
+        policy::remove(&mut rec, &input.statement_id)?;
+        rec.revision_id = new_revision();
+        self.save(&rec)
+    }
+
     fn resolve_arn_resource(&self, ctx: &RequestContext, arn: &str) -> Result<FunctionRecord, AwsError> {
         self.resolve(ctx, arn, None)
     }
@@ -763,8 +870,9 @@ impl Inner {
 
     fn fingerprint(rec: &FunctionRecord) -> String {
         format!(
-            "{}|{:?}|{:?}|{}|{}|{}|{}",
+            "{}|{}|{:?}|{:?}|{}|{}|{}|{}",
             rec.code_hex,
+            rec.role,
             rec.runtime,
             rec.handler,
             rec.memory,
@@ -867,11 +975,19 @@ impl Inner {
         vars.insert("TZ".into(), ":UTC".into());
         vars.insert("PYTHONUNBUFFERED".into(), "1".into());
         vars.insert("AWS_ENDPOINT_URL".into(), format!("http://{}", loopback(self.config.edge)));
-        // A 12-digit access key acts in that account at the edge: calls the function makes
-        // with the SDK land in the function's own account.
-        vars.insert("AWS_ACCESS_KEY_ID".into(), rec.account.clone());
-        vars.insert("AWS_SECRET_ACCESS_KEY".into(), "nimbus-lambda-secret".into());
-        vars.insert("AWS_SESSION_TOKEN".into(), "nimbus-lambda-session".into());
+        let creds = match self.credentials.get() {
+            Some(issuer) => issuer.assume(&rec.role, &rec.name).await?,
+            // A 12-digit access key acts in that account at an edge that does not check
+            // signatures: calls the function makes land in the function's own account.
+            None => Credentials {
+                access_key_id: rec.account.clone(),
+                secret_access_key: "nimbus-lambda-secret".into(),
+                session_token: "nimbus-lambda-session".into(),
+            },
+        };
+        vars.insert("AWS_ACCESS_KEY_ID".into(), creds.access_key_id);
+        vars.insert("AWS_SECRET_ACCESS_KEY".into(), creds.secret_access_key);
+        vars.insert("AWS_SESSION_TOKEN".into(), creds.session_token);
         if let Some(user) = &rec.env {
             for (k, v) in user {
                 vars.insert(k.clone(), v.clone());
@@ -905,6 +1021,23 @@ impl Inner {
                 None
             }
         };
+        let forked = self
+            .templates
+            .start_env(template::Request {
+                key: &FunctionRecord::key(&rec.account, &rec.region, &rec.name),
+                fingerprint: &fingerprint,
+                runtime: &runtime,
+                label: &rec.name,
+                log_stream: &log_stream,
+                host: &host,
+                sandbox: &sb,
+                cgroup: cgroup.clone(),
+                enabled: rec.snap_start.as_deref() != Some("None"),
+            })
+            .await;
+        if let Some(started) = forked {
+            return Ok(started);
+        }
         let command = sb.command(&host, cgroup.as_deref()).map_err(|e| AwsError::internal(format!("cannot prepare the sandbox: {e}")))?;
         let spec = Spec { program, command, cgroup, label: rec.name.clone(), log_stream };
         match Env::start(spec, fingerprint).await {
@@ -1164,6 +1297,9 @@ impl Handler for Lambda {
                     | Op::ListTags
                     | Op::TagResource
                     | Op::UntagResource
+                    | Op::AddPermission
+                    | Op::RemovePermission
+                    | Op::GetPolicy
             )
         )
     }
@@ -1244,6 +1380,17 @@ impl Handler for Lambda {
                     }
                     s.save(&rec)?;
                     Ok(Output::default())
+                }
+                Some(Op::AddPermission) => Output::from(&s.add_permission(ctx, input.parse()?).await?),
+                Some(Op::RemovePermission) => {
+                    s.remove_permission(ctx, input.parse()?).await?;
+                    Ok(Output::default())
+                }
+                Some(Op::GetPolicy) => {
+                    let i: t::GetPolicyRequest = input.parse()?;
+                    let rec = s.resolve(ctx, &i.function_name, i.qualifier.as_deref())?;
+                    let doc = policy::document(&rec).ok_or_else(policy::no_policy)?;
+                    Output::from(&t::GetPolicyResponse { policy: Some(doc), revision_id: Some(rec.revision_id) })
                 }
                 _ => Err(AwsError::internal(format!("{} is not implemented", op.name))),
             }

@@ -42,6 +42,13 @@ pub struct FunctionRecord {
     pub tracing_mode: Option<String>,
     #[serde(default)]
     pub logging: Option<t::LoggingConfig>,
+    /// Resource-policy statements (`AddPermission`), rendered as AWS renders them.
+    #[serde(default)]
+    pub policy: Vec<serde_json::Value>,
+    /// `SnapStart.ApplyOn` as last set (`PublishedVersions` or `None`); unset means the
+    /// server's default (`NIMBUS_LAMBDA_SNAPSHOTS`), see the template module.
+    #[serde(default)]
+    pub snap_start: Option<String>,
 }
 
 impl FunctionRecord {
@@ -82,8 +89,10 @@ impl FunctionRecord {
             architectures: Some(self.architectures.clone()),
             ephemeral_storage: Some(t::EphemeralStorage { size: self.ephemeral }),
             snap_start: Some(t::SnapStartResponse {
-                apply_on: Some("None".into()),
-                optimization_status: Some("Off".into()),
+                apply_on: Some(self.snap_start.clone().unwrap_or_else(|| "None".into())),
+                optimization_status: Some(
+                    if crate::template::applies(self.snap_start.as_deref(), self.runtime.as_deref().unwrap_or_default()) { "On" } else { "Off" }.into(),
+                ),
             }),
             runtime_version_config: None,
             logging_config: Some(self.logging.clone().unwrap_or_else(|| t::LoggingConfig {

@@ -138,9 +138,59 @@ impl Layout {
         l
     }
 
+    /// Thaws and kills every process in the environment cgroups of server `owner` (at its
+    /// exit: a frozen task would otherwise outlive the server, since it cannot even die).
+    pub fn release_all(&self, owner: u32) {
+        let prefix = format!("env-{owner}-");
+        let thaw = [self.v2.as_ref().map(|v| (&v.parent, "cgroup.freeze", "0")), self.v1_freezer.as_ref().map(|p| (p, "freezer.state", "THAWED"))];
+        for (parent, file, value) in thaw.into_iter().flatten() {
+            let Ok(rd) = std::fs::read_dir(parent) else { continue };
+            for e in rd.flatten() {
+                if e.file_name().to_string_lossy().starts_with(&prefix) {
+                    let _ = std::fs::write(e.path().join(file), value);
+                    if let Ok(text) = std::fs::read_to_string(e.path().join("cgroup.procs")) {
+                        for pid in text.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                            // SAFETY: kill(2) with plain integers; the pid is listed in one of
+                            // this server's own environment cgroups.
+                            unsafe {
+                                libc::kill(pid, libc::SIGKILL);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Removes environment cgroups left by servers that are gone (named
-    /// `env-<server pid>-<id>`; a populated cgroup is never removed by rmdir).
+    /// `env-<server pid>-<id>`; a populated cgroup is never removed by rmdir). Processes
+    /// still in them (a server killed while its environments were frozen: a frozen task
+    /// cannot even die) are thawed and killed first.
     pub fn sweep(&self) {
+        let dead = |name: &str| {
+            let Some(rest) = name.strip_prefix("env-") else { return false };
+            let owner = rest.split('-').next().and_then(|p| p.parse::<i32>().ok());
+            // SAFETY: kill with signal 0 only checks that the process exists.
+            !owner.is_some_and(|pid| pid > 0 && unsafe { libc::kill(pid, 0) } == 0)
+        };
+        let thaw = [self.v2.as_ref().map(|v| (&v.parent, "cgroup.freeze", "0")), self.v1_freezer.as_ref().map(|p| (p, "freezer.state", "THAWED"))];
+        for (parent, file, value) in thaw.into_iter().flatten() {
+            let Ok(rd) = std::fs::read_dir(parent) else { continue };
+            for e in rd.flatten() {
+                if dead(&e.file_name().to_string_lossy()) {
+                    let _ = std::fs::write(e.path().join(file), value);
+                    if let Ok(text) = std::fs::read_to_string(e.path().join("cgroup.procs")) {
+                        for pid in text.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                            // SAFETY: kill(2) with plain integers; the pid is listed in a
+                            // cgroup Nimbus created for a server that no longer exists.
+                            unsafe {
+                                libc::kill(pid, libc::SIGKILL);
+                            }
+                        }
+                    }
+                }
+            }
+        }
         let parents = [self.v2.as_ref().map(|v| &v.parent), self.v1_memory.as_ref(), self.v1_cpu.as_ref(), self.v1_cpuacct.as_ref(), self.v1_pids.as_ref(), self.v1_freezer.as_ref()];
         for parent in parents.into_iter().flatten() {
             let Ok(rd) = std::fs::read_dir(parent) else { continue };
@@ -275,6 +325,15 @@ impl Cgroup {
             .into_iter()
             .filter_map(|d| CString::new(d.join("cgroup.procs").into_os_string().into_encoded_bytes()).ok())
             .collect()
+    }
+
+    /// Moves process `pid` (and the threads of its process) into this cgroup. Pages it
+    /// already shares copy-on-write stay charged where they were; new ones are charged here.
+    pub fn add_pid(&self, pid: u32) -> std::io::Result<()> {
+        for d in self.dirs() {
+            write(d, "cgroup.procs", &pid.to_string())?;
+        }
+        Ok(())
     }
 
     /// Where to read the environment's CPU usage (for tests and tools).

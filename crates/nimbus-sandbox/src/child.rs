@@ -18,7 +18,11 @@
 //! ```
 //!
 //! When init exits the kernel kills everything left in the PID namespace; every level has
-//! `PR_SET_PDEATHSIG = SIGKILL`, so nothing outlives the server.
+//! a parent-death signal (`SIGKILL`; init, which the kernel shields from a `SIGKILL` sent
+//! that way, takes `SIGTERM` with a handler that exits), so nothing outlives the server.
+//! The server forks from one long-lived thread: the signal follows the forking *thread*.
+//! A snapshot template's init (`linger`) keeps reaping after the template exits, until the
+//! environments forked from it are gone too.
 
 use std::ffi::CString;
 use std::io;
@@ -49,6 +53,11 @@ pub(crate) struct Prepared {
     pub nofile: u64,
     pub nproc: Option<u64>,
     pub filter: Option<Vec<libc::sock_filter>>,
+    /// Descriptors the program inherits (their close-on-exec flag is cleared last).
+    pub keep_fds: Vec<c_int>,
+    /// Init keeps reaping after the program exits, until the namespace is empty (a
+    /// snapshot template: the environments forked from it outlive it).
+    pub linger: bool,
 }
 
 fn cstr(p: &std::path::Path) -> io::Result<CString> {
@@ -155,19 +164,39 @@ unsafe fn supervise(pid: libc::pid_t) -> ! {
     }
 }
 
-/// PID 1 of the environment: reaps every orphan until the function exits.
-unsafe fn init(pid: libc::pid_t) -> ! {
-    // SAFETY: only async-signal-safe syscalls on this process' own state.
+/// Runs in init when its parent (the supervisor) died: init's exit ends the namespace.
+extern "C" fn parent_died(_: c_int) {
+    // SAFETY: _exit is async-signal-safe and ends only this process.
+    unsafe { libc::_exit(128 + libc::SIGKILL) }
+}
+
+/// PID 1 of the environment: reaps every orphan until the function exits (with `linger`,
+/// until no process is left in the namespace).
+unsafe fn init(pid: libc::pid_t, linger: bool) -> ! {
+    // SAFETY: only async-signal-safe syscalls on this process' own state; the handler is a
+    // plain `extern "C"` function that only calls _exit.
     unsafe {
+        // The kernel ignores a parent-death SIGKILL sent to a PID namespace's init (it is
+        // unkillable from inside), so init takes SIGTERM with a handler that exits: when the
+        // supervisor dies, init exits and the kernel kills everything in the namespace.
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = parent_died as *const () as usize;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(libc::SIGTERM, &sa, std::ptr::null_mut());
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0);
         close_from_3();
+        let mut code = 1;
         loop {
             let mut st: c_int = 0;
             let r = libc::waitpid(-1, &mut st, 0);
             if r == pid {
-                libc::_exit(status_code(st));
+                code = status_code(st);
+                if !linger {
+                    libc::_exit(code);
+                }
             }
             if r < 0 && *libc::__errno_location() == libc::ECHILD {
-                libc::_exit(1);
+                libc::_exit(code);
             }
         }
     }
@@ -324,7 +353,7 @@ pub(crate) unsafe fn run(p: &Prepared) -> io::Result<()> {
             let pid = libc::fork();
             check(pid, b"fork function")?;
             if pid > 0 {
-                init(pid);
+                init(pid, p.linger);
             }
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
             check(libc::chdir(p.workdir.as_ptr()), b"chdir /var/task")?;
@@ -347,6 +376,9 @@ pub(crate) unsafe fn run(p: &Prepared) -> io::Result<()> {
                 libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &prog as *const libc::sock_fprog),
                 b"seccomp",
             )?;
+        }
+        for fd in &p.keep_fds {
+            check(libc::fcntl(*fd, libc::F_SETFD, 0), b"keep descriptor")?;
         }
     }
     Ok(())

@@ -28,6 +28,12 @@
 //!
 //! Whatever the host lacks is listed by [`Host::missing`]; with [`Mode::BestEffort`] the
 //! function runs with what works, with [`Mode::Strict`] the caller refuses to run it.
+//!
+//! A snapshot template ([`Sandbox::template`]) is the same sandbox with
+//! [`seccomp::template_filter`] and inherited descriptors ([`Sandbox::keep_fds`]); the
+//! environments forked from it make their own namespaces (see `nimbus-lambda`'s template
+//! module). At the server's exit its environment cgroups are thawed and killed (a frozen
+//! task cannot even die); [`Layout::sweep`] does the same for servers that were killed.
 
 pub mod cgroup;
 mod child;
@@ -100,6 +106,7 @@ impl Host {
         let (namespaces, seccomp) = probe(&root_mount);
         let cgroups = if root { Layout::detect() } else { Layout::default() };
         cgroups.sweep();
+        release_at_exit(&cgroups);
         Host { mode, root, namespaces, seccomp, cgroups, root_mount }
     }
 
@@ -164,6 +171,25 @@ impl Host {
     }
 }
 
+static EXIT_LAYOUT: std::sync::OnceLock<Layout> = std::sync::OnceLock::new();
+
+extern "C" fn release_on_exit() {
+    if let Some(l) = EXIT_LAYOUT.get() {
+        l.release_all(std::process::id());
+    }
+}
+
+/// At the server's exit, thaws and kills its environments (frozen ones would survive it).
+fn release_at_exit(layout: &Layout) {
+    if EXIT_LAYOUT.set(layout.clone()).is_ok() {
+        // SAFETY: atexit registers a plain `extern "C" fn()` that only reads a OnceLock and
+        // writes cgroup files; it runs once, at normal process exit.
+        unsafe {
+            libc::atexit(release_on_exit);
+        }
+    }
+}
+
 /// A throwaway child tries what the sandbox needs; returns (namespaces+mounts, seccomp).
 fn probe(root_mount: &Path) -> (bool, bool) {
     let Ok(target) = CString::new(root_mount.as_os_str().as_encoded_bytes()) else { return (false, false) };
@@ -220,6 +246,12 @@ pub struct Sandbox {
     pub program: PathBuf,
     pub args: Vec<String>,
     pub env: BTreeMap<String, String>,
+    /// A snapshot template: runs under [`seccomp::template_filter`], which lets the
+    /// environments forked from it make their own namespaces (see the module docs of
+    /// `nimbus-lambda`'s template module).
+    pub template: bool,
+    /// Descriptors (already open in the server, close-on-exec) the program inherits.
+    pub keep_fds: Vec<i32>,
 }
 
 impl Sandbox {
@@ -237,6 +269,8 @@ impl Sandbox {
             program,
             args,
             env: BTreeMap::new(),
+            template: false,
+            keep_fds: Vec::new(),
         }
     }
 
@@ -285,14 +319,22 @@ impl Sandbox {
             gid: self.gid,
             nofile: self.nofile,
             nproc: (sandboxed && !host.cgroups.pids() && namespaces && host.root).then_some(self.pids_max),
-            filter: (sandboxed && host.seccomp).then(seccomp::filter),
+            filter: (sandboxed && host.seccomp).then(|| if self.template { seccomp::template_filter() } else { seccomp::filter() }),
+            keep_fds: self.keep_fds.clone(),
+            linger: self.template,
         };
         if !sandboxed {
-            // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe; the kernel kills the
-            // child if the server dies.
+            let keep = self.keep_fds.clone();
+            // SAFETY: prctl(PR_SET_PDEATHSIG) and fcntl are async-signal-safe; the kernel
+            // kills the child if the server dies.
             unsafe {
-                cmd.pre_exec(|| {
+                cmd.pre_exec(move || {
                     libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    for fd in &keep {
+                        if libc::fcntl(*fd, libc::F_SETFD, 0) < 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                    }
                     Ok(())
                 });
             }

@@ -1,6 +1,13 @@
 //! A hand-built seccomp BPF filter: the syscalls a Lambda function has no business making
 //! answer `EPERM`; everything else is allowed. A syscall of another ABI (e.g. x32 or a
 //! foreign architecture) kills the process.
+//!
+//! [`template_filter`] is the variant a snapshot template runs under (see the
+//! `nimbus-lambda` template module): identical, except that `unshare` with exactly
+//! [`TEMPLATE_UNSHARE`] and `mount` with exactly [`TMPFS_FLAGS`] or [`PROC_FLAGS`] are let
+//! through, because each environment forked from the template makes its own user, mount,
+//! PID and IPC namespaces and mounts its private `/tmp` and `/proc`. Every environment
+//! stacks the full [`filter`] on top before it runs a single invocation.
 
 use libc::{sock_filter, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS};
 
@@ -52,6 +59,13 @@ pub fn denied() -> Vec<(&'static str, libc::c_long)> {
     v
 }
 
+/// The only `unshare` flags the template filter lets through.
+pub const TEMPLATE_UNSHARE: u32 = (libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWIPC) as u32;
+/// `mount` flags of an environment's private `/tmp` (tmpfs).
+pub const TMPFS_FLAGS: u32 = (libc::MS_NOSUID | libc::MS_NODEV) as u32;
+/// `mount` flags of an environment's own `/proc`.
+pub const PROC_FLAGS: u32 = (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC) as u32;
+
 fn stmt(code: u32, k: u32) -> sock_filter {
     sock_filter { code: code as u16, jt: 0, jf: 0, k }
 }
@@ -62,13 +76,39 @@ fn jump(code: u32, k: u32, jt: u8, jf: u8) -> sock_filter {
 
 /// The BPF program.
 pub fn filter() -> Vec<sock_filter> {
+    build(false)
+}
+
+/// The template's program: [`filter`], except `unshare(TEMPLATE_UNSHARE)` and
+/// `mount(.., TMPFS_FLAGS | PROC_FLAGS, ..)` are allowed (flags compared exactly).
+pub fn template_filter() -> Vec<sock_filter> {
+    build(true)
+}
+
+/// The program as bytes (`struct sock_filter` in native order), for a runtime that installs
+/// it itself with `prctl(PR_SET_SECCOMP)`.
+pub fn to_bytes(prog: &[sock_filter]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(prog.len() * 8);
+    for f in prog {
+        out.extend_from_slice(&f.code.to_ne_bytes());
+        out.push(f.jt);
+        out.push(f.jf);
+        out.extend_from_slice(&f.k.to_ne_bytes());
+    }
+    out
+}
+
+fn build(template: bool) -> Vec<sock_filter> {
     const LD_W_ABS: u32 = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
     const JEQ_K: u32 = libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K;
     const JGE_K: u32 = libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K;
     const RET_K: u32 = libc::BPF_RET | libc::BPF_K;
-    let deny = denied();
+    // Offsets in struct seccomp_data: nr 0, arch 4, ip 8, args[i] at 16 + 8 i (low word first).
+    let arg_lo = |i: u32| 16 + 8 * i;
+    let deny: Vec<(&str, libc::c_long)> =
+        denied().into_iter().filter(|(name, _)| !template || (*name != "unshare" && *name != "mount")).collect();
     let n = deny.len();
-    assert!(n < 250);
+    assert!(n < 240);
     let mut p = vec![
         // seccomp_data.arch
         stmt(LD_W_ABS, 4),
@@ -77,13 +117,48 @@ pub fn filter() -> Vec<sock_filter> {
         // seccomp_data.nr
         stmt(LD_W_ABS, 0),
     ];
+    let special = if template { 2 } else { 0 };
     // x32 ABI syscalls (nr | 0x40000000) go to EPERM too.
-    p.push(jump(JGE_K, 0x4000_0000, (n + 1) as u8, 0));
+    p.push(jump(JGE_K, 0x4000_0000, (n + special + 1) as u8, 0));
+    if template {
+        // Targets are patched below, once the blocks' positions are known.
+        p.push(jump(JEQ_K, libc::SYS_unshare as u32, 0, 0));
+        p.push(jump(JEQ_K, libc::SYS_mount as u32, 0, 0));
+    }
     for (i, (_, nr)) in deny.iter().enumerate() {
         p.push(jump(JEQ_K, *nr as u32, (n - i) as u8, 0));
     }
     p.push(stmt(RET_K, SECCOMP_RET_ALLOW));
     p.push(stmt(RET_K, SECCOMP_RET_ERRNO | (libc::EPERM as u32 & libc::SECCOMP_RET_DATA)));
+    if template {
+        // BPF only jumps forward: each block ends in its own allow / EPERM returns.
+        let to = |from: usize, target: usize| (target - from - 1) as u8;
+        // unshare: flags (args[0], an int: the kernel reads the low word only) ==
+        // TEMPLATE_UNSHARE.
+        let b = p.len();
+        p.push(stmt(LD_W_ABS, arg_lo(0)));
+        p.push(jump(JEQ_K, TEMPLATE_UNSHARE, 0, 0));
+        // mount: flags (args[3]) == TMPFS_FLAGS or PROC_FLAGS, high word 0.
+        let m = p.len();
+        p.push(stmt(LD_W_ABS, arg_lo(3) + 4));
+        p.push(jump(JEQ_K, 0, 0, 0));
+        p.push(stmt(LD_W_ABS, arg_lo(3)));
+        p.push(jump(JEQ_K, TMPFS_FLAGS, 0, 0));
+        p.push(jump(JEQ_K, PROC_FLAGS, 0, 0));
+        let ok = p.len();
+        p.push(stmt(RET_K, SECCOMP_RET_ALLOW));
+        let no = p.len();
+        p.push(stmt(RET_K, SECCOMP_RET_ERRNO | (libc::EPERM as u32 & libc::SECCOMP_RET_DATA)));
+        p[b + 1].jt = to(b + 1, ok);
+        p[b + 1].jf = to(b + 1, no);
+        p[m + 1].jf = to(m + 1, no);
+        p[m + 3].jt = to(m + 3, ok);
+        p[m + 4].jt = to(m + 4, ok);
+        p[m + 4].jf = to(m + 4, no);
+        // The dispatch jumps right after the x32 check (indices 5 and 6).
+        p[5].jt = to(5, b);
+        p[6].jt = to(6, m);
+    }
     p
 }
 
@@ -93,13 +168,27 @@ mod tests {
 
     /// A tiny BPF interpreter for the subset the filter uses.
     fn run(prog: &[sock_filter], arch: u32, nr: u32) -> u32 {
+        run_args(prog, arch, nr, [0; 6])
+    }
+
+    fn run_args(prog: &[sock_filter], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
         let mut acc = 0u32;
         let mut pc = 0usize;
         loop {
             let i = prog[pc];
             let code = u32::from(i.code);
             match code & 0x07 {
-                0x00 => acc = if i.k == 4 { arch } else { nr },
+                0x00 => {
+                    acc = match i.k {
+                        0 => nr,
+                        4 => arch,
+                        k if k >= 16 => {
+                            let a = args[((k - 16) / 8) as usize];
+                            if (k - 16) % 8 == 0 { a as u32 } else { (a >> 32) as u32 }
+                        }
+                        k => panic!("load {k}"),
+                    }
+                }
                 0x05 => {
                     let op = code & 0xf0;
                     let taken = match op {
@@ -129,5 +218,30 @@ mod tests {
         }
         assert_eq!(run(&p, AUDIT_ARCH, 0x4000_0000 | libc::SYS_mount as u32), eperm);
         assert_eq!(run(&p, 0x4000_0003, 1), SECCOMP_RET_KILL_PROCESS);
+    }
+
+    #[test]
+    fn template_filter_allows_only_the_exact_namespace_and_mount_calls() {
+        let p = template_filter();
+        let eperm = SECCOMP_RET_ERRNO | libc::EPERM as u32;
+        let unshare = libc::SYS_unshare as u32;
+        let mount = libc::SYS_mount as u32;
+        assert_eq!(run_args(&p, AUDIT_ARCH, unshare, [TEMPLATE_UNSHARE as u64, 0, 0, 0, 0, 0]), SECCOMP_RET_ALLOW);
+        assert_eq!(run_args(&p, AUDIT_ARCH, unshare, [libc::CLONE_NEWNS as u64, 0, 0, 0, 0, 0]), eperm);
+        assert_eq!(run_args(&p, AUDIT_ARCH, unshare, [TEMPLATE_UNSHARE as u64 | 1 << 32, 0, 0, 0, 0, 0]), SECCOMP_RET_ALLOW, "int argument");
+        assert_eq!(run_args(&p, AUDIT_ARCH, mount, [0, 0, 0, TMPFS_FLAGS as u64 | 1 << 32, 0, 0]), eperm);
+        assert_eq!(run_args(&p, AUDIT_ARCH, mount, [0, 0, 0, TMPFS_FLAGS as u64, 0, 0]), SECCOMP_RET_ALLOW);
+        assert_eq!(run_args(&p, AUDIT_ARCH, mount, [0, 0, 0, PROC_FLAGS as u64, 0, 0]), SECCOMP_RET_ALLOW);
+        assert_eq!(run_args(&p, AUDIT_ARCH, mount, [0, 0, 0, libc::MS_BIND as u64, 0, 0]), eperm);
+        assert_eq!(run_args(&p, AUDIT_ARCH, mount, [0, 0, 0, (libc::MS_REMOUNT | libc::MS_BIND) as u64, 0, 0]), eperm);
+        for (name, nr) in denied() {
+            if name != "unshare" && name != "mount" {
+                assert_eq!(run(&p, AUDIT_ARCH, nr as u32), eperm, "{name}");
+            }
+        }
+        assert_eq!(run(&p, AUDIT_ARCH, libc::SYS_read as u32), SECCOMP_RET_ALLOW);
+        assert_eq!(run(&p, AUDIT_ARCH, 0x4000_0000 | unshare), eperm);
+        assert_eq!(run(&p, 0x4000_0003, 1), SECCOMP_RET_KILL_PROCESS);
+        assert_eq!(to_bytes(&p).len(), p.len() * 8);
     }
 }

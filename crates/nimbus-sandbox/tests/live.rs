@@ -77,3 +77,67 @@ fn spawn_cost() {
     }
     let _ = std::fs::remove_dir_all(&code);
 }
+
+/// A template (the template filter) can fork a child that makes its own user, mount, PID
+/// and IPC namespaces, mounts a private /tmp and /proc, drops its capabilities and stacks
+/// the full filter, after which mount and unshare are refused again.
+#[test]
+fn template_child_gets_private_namespaces() {
+    let host = Host::detect(Mode::BestEffort);
+    let python = std::path::Path::new("/usr/bin/python3");
+    if !host.root || !host.namespaces || !host.seccomp || !python.exists() {
+        eprintln!("skipped: needs root, namespaces, seccomp and /usr/bin/python3");
+        return;
+    }
+    let code = tempdir("template");
+    let script = r#"
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+def chk(r, what):
+    if r != 0:
+        e = ctypes.get_errno(); print(what, "failed", os.strerror(e)); sys.stdout.flush(); os._exit(3)
+open("/tmp/template-file", "w").write("t")
+print("template unshare NS only:", libc.unshare(0x20000) != 0)
+pid = os.fork()
+if pid == 0:
+    chk(libc.unshare(0x10000000 | 0x20000 | 0x20000000 | 0x08000000), "unshare")
+    for name, m in (("uid_map", "993 993 1"), ("setgroups", "deny"), ("gid_map", "990 990 1")):
+        with open("/proc/self/" + name, "w") as f:
+            f.write(m)
+    g = os.fork()
+    if g == 0:
+        chk(libc.mount(b"tmpfs", b"/tmp", b"tmpfs", 6, b"size=1048576,mode=1777"), "mount tmp")
+        chk(libc.mount(b"proc", b"/proc", b"proc", 14, None), "mount proc")
+        for c in range(64):
+            libc.prctl(24, c, 0, 0, 0)
+        prog = bytes.fromhex(sys.argv[1])
+        buf = ctypes.create_string_buffer(prog, len(prog))
+        class F(ctypes.Structure):
+            _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+        chk(libc.prctl(22, 2, ctypes.byref(F(len(prog) // 8, ctypes.cast(buf, ctypes.c_void_p))), 0, 0), "seccomp")
+        print("child tmp:", sorted(os.listdir("/tmp")), "pid:", os.getpid(), "uid:", os.getuid())
+        print("child mount after filter refused:", libc.mount(b"tmpfs", b"/tmp", b"tmpfs", 6, None) != 0)
+        print("child unshare after filter refused:", libc.unshare(0x10000000 | 0x20000 | 0x20000000 | 0x08000000) != 0)
+        sys.stdout.flush()
+        os._exit(0)
+    _, st = os.waitpid(g, 0)
+    os._exit(os.waitstatus_to_exitcode(st))
+_, st = os.waitpid(pid, 0)
+print("template tmp:", sorted(os.listdir("/tmp")), "child status:", os.waitstatus_to_exitcode(st))
+"#;
+    std::fs::write(code.join("t.py"), script).unwrap();
+    nimbus_sandbox::prepare_code_dir(&code, 993, 990).unwrap();
+    let filter = nimbus_sandbox::seccomp::to_bytes(&nimbus_sandbox::seccomp::filter());
+    let hex: String = filter.iter().map(|b| format!("{b:02x}")).collect();
+    let mut sb = Sandbox::new(code.clone(), python.into(), vec!["/var/task/t.py".into(), hex]);
+    sb.template = true;
+    let out = sb.command(&host, None).unwrap().output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}\n--stderr--\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("template unshare NS only: True"), "other unshare flags stay denied");
+    assert!(stdout.contains("child tmp: [] pid: 1 uid: 993"), "private /tmp, own PID namespace");
+    assert!(stdout.contains("child mount after filter refused: True"));
+    assert!(stdout.contains("child unshare after filter refused: True"));
+    assert!(stdout.contains("template tmp: ['template-file'] child status: 0"));
+    let _ = std::fs::remove_dir_all(&code);
+}

@@ -15,7 +15,7 @@ use nimbus_model::types::sts as t;
 use nimbus_protocol::{BoxFuture, Handler, Input, Output};
 use nimbus_types::{epoch_now, AwsError, RequestContext};
 
-pub use keys::{Keys, Session, StaticKey};
+pub use keys::{role_id, Keys, Session, StaticKey};
 
 /// Default and bounds of `DurationSeconds` for AssumeRole (AWS: 15 minutes to 12 hours,
 /// default one hour).

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
-use config::{parse_access_keys, Auth, Config, Durability, Isolation};
+use config::{parse_access_keys, Auth, Config, Durability, Isolation, LambdaPermissions};
 use nimbus_edge::{AuthMode, Edge, EdgeConfig};
 use nimbus_store::{Store, StoreConfig};
 use nimbus_sts::{Keys, Sts};
@@ -59,6 +59,9 @@ struct ServeArgs {
     /// Access keys accepted in sigv4 mode: ID:SECRET[:ACCOUNT], comma-separated.
     #[arg(long, env = "NIMBUS_ACCESS_KEYS")]
     access_keys: Option<String>,
+    /// API Gateway → Lambda: enforce the function's resource policy (as AWS) or allow-all [default: enforce].
+    #[arg(long, env = "NIMBUS_APIGATEWAY_LAMBDA_PERMISSIONS", value_enum)]
+    apigateway_lambda_permissions: Option<LambdaPermissions>,
     /// Log filter, e.g. info or nimbus_edge=debug [default: info].
     #[arg(long, env = "NIMBUS_LOG")]
     log: Option<String>,
@@ -78,6 +81,7 @@ impl ServeArgs {
         if let Some(v) = self.durability { config.durability = v; }
         if let Some(v) = self.isolation { config.isolation = v; }
         if let Some(v) = self.access_keys { config.access_keys.extend(parse_access_keys(&v)?); }
+        if let Some(v) = self.apigateway_lambda_permissions { config.apigateway_lambda_permissions = v; }
         if let Some(v) = self.log { config.log = v; }
         config.check()?;
         Ok(config)
@@ -133,15 +137,17 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     };
     let ring = keyring::KeyRing { keys: keys.clone(), default_account: config.account_id.clone() };
     let mut edge = Edge::new(edge_config, Arc::new(ring));
-    edge.register(Arc::new(Sts::new(keys)));
+    edge.register(Arc::new(Sts::new(keys.clone())));
     let dynamodb = nimbus_dynamodb::DynamoDb::new(store.clone());
     edge.register(Arc::new(dynamodb.streams()));
-    edge.register(Arc::new(dynamodb));
+    edge.register(Arc::new(dynamodb.clone()));
     let logs = nimbus_logs::Logs::new(store.clone());
     edge.register(Arc::new(logs.clone()));
     let s3_config = nimbus_s3::S3Config { region: config.region.clone(), account_id: config.account_id.clone(), auth };
     let s3 = nimbus_s3::service(store.clone(), edge.credentials(), s3_config);
     edge.register_s3(s3.clone());
+    // ExportTableToPointInTime writes to, and ImportTable reads from, Nimbus' own S3.
+    dynamodb.set_object_store(Arc::new(wiring::S3Objects(s3.clone())));
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
@@ -153,11 +159,17 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     };
     let lambda = nimbus_lambda::Lambda::start(store.clone(), lambda_config).await?;
     lambda.send_logs_to(logs.clone());
+    // Each environment gets STS credentials for its function's execution role.
+    lambda.issue_credentials_with(Arc::new(wiring::RoleSessions(keys)));
+    // CreateFunction/UpdateFunctionCode with S3Bucket/S3Key read Nimbus' own S3.
+    lambda.read_code_from(Arc::new(wiring::S3Code(s3.clone())));
     // S3 event notifications go to Lambda's durable async queue.
     s3.set_event_target(Arc::new(wiring::LambdaEvents(lambda.clone())));
     edge.register(lambda.clone());
     // API Gateway invokes proxy integrations through Lambda's Invoke operation.
     let apigw = nimbus_apigateway::ApiGateway::new(store.clone(), Arc::new(nimbus_apigateway::HandlerInvoker::new(lambda)), addr.port());
+    apigw.set_lambda_permissions(config.apigateway_lambda_permissions.apigateway());
+    apigw.send_logs_to(logs.clone());
     // One handler for both models: apigateway and apigatewayv2 share the endpoint prefix.
     edge.register(apigw.rest_apis());
     edge.register(apigw.http_apis());

@@ -1,0 +1,268 @@
+"""Snapshot (fork) starts against the real binary: Python environments are forked from an
+initialised template process (crates/nimbus-lambda/src/template.rs)."""
+
+import io
+import json
+import os
+import threading
+import time
+import zipfile
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import wait_until
+
+ROLE = "arn:aws:iam::000000000000:role/lambda-role"
+
+APP = """
+import os, random, time
+from snapshot_restore_py import register_before_snapshot, register_after_restore
+
+INIT_TOKEN = random.random()
+INIT_PID = os.getpid()
+HOOKS = []
+
+@register_before_snapshot
+def before():
+    HOOKS.append('before')
+
+def after(tag):
+    HOOKS.append(tag + ':' + str(os.getpid()))
+
+register_after_restore(after, 'after')
+
+def handler(event, context):
+    if event.get('file'):
+        with open('/tmp/' + event['file'], 'w') as f:
+            f.write(event['file'])
+    if event.get('sleep'):
+        time.sleep(event['sleep'])
+    status = {l.split(':')[0]: l.split(':', 1)[1].strip() for l in open('/proc/self/status') if ':' in l}
+    import ctypes, errno
+    libc = ctypes.CDLL(None, use_errno=True)
+    # The calls the template's filter lets through for the fork are refused in an environment.
+    r = libc.unshare(0x10000000 | 0x20000 | 0x20000000 | 0x08000000)
+    unshare = [r, errno.errorcode.get(ctypes.get_errno())]
+    r = libc.mount(b'tmpfs', b'/tmp', b'tmpfs', 6, None)
+    mount = [r, errno.errorcode.get(ctypes.get_errno())]
+    return {
+        'unshare': unshare,
+        'mount': mount,
+        'version': VERSION,
+        'init_token': INIT_TOKEN,
+        'random': random.random(),
+        'hooks': HOOKS,
+        'pid': os.getpid(),
+        'stream': context.log_stream_name,
+        'stream_env': os.environ.get('AWS_LAMBDA_LOG_STREAM_NAME'),
+        'init_type': os.environ.get('AWS_LAMBDA_INITIALIZATION_TYPE'),
+        'api': os.environ.get('AWS_LAMBDA_RUNTIME_API'),
+        'tmp': sorted(os.listdir('/tmp')),
+        'uid': os.getuid(),
+        'cap_eff': status.get('CapEff'),
+        'no_new_privs': status.get('NoNewPrivs'),
+        'seccomp': status.get('Seccomp'),
+        'cgroup': open('/proc/self/cgroup').read(),
+        'processes': sorted(int(p) for p in os.listdir('/proc') if p.isdigit()),
+    }
+"""
+
+
+def make_zip(files):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, content in files.items():
+            z.writestr(name, content)
+    return buf.getvalue()
+
+
+def app(version="1"):
+    return make_zip({"app.py": f"VERSION = {version!r}\n" + APP})
+
+
+def create(lam, name, code=None, **kw):
+    kw.setdefault("Runtime", "python3.12")
+    return lam.create_function(FunctionName=name, Role=ROLE, Handler="app.handler",
+                               Code={"ZipFile": code or app()}, Timeout=30, **kw)
+
+
+def invoke(lam, name, event=None):
+    r = lam.invoke(FunctionName=name, Payload=json.dumps(event or {}).encode())
+    return r, json.loads(r["Payload"].read())
+
+
+def templates_of(name):
+    """Host pids of the template processes of function `name` (a template's parent is its
+    sandbox's init, which has no NIMBUS_TEMPLATE_FD; forked environments' parents do)."""
+    def environ(pid):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                return f.read().split(b"\0")
+        except OSError:
+            return []
+
+    def ppid(pid):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return 0
+
+    found = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        env = environ(p)
+        if f"AWS_LAMBDA_FUNCTION_NAME={name}".encode() in env and any(e.startswith(b"NIMBUS_TEMPLATE_FD=") for e in env):
+            if not any(e.startswith(b"NIMBUS_TEMPLATE_FD=") for e in environ(ppid(p))):
+                found.append(int(p))
+    return found
+
+
+def test_forked_environments_share_init_but_not_tmp_random_or_streams(server):
+    lam = server.client("lambda")
+    create(lam, "snap1")
+    results = {}
+
+    def call(tag):
+        c = server.client("lambda")
+        results[tag] = invoke(c, "snap1", {"file": tag, "sleep": 1.5})
+
+    a = threading.Thread(target=call, args=("a",))
+    a.start()
+    # The second call starts while the first environment is busy: a second environment.
+    time.sleep(0.3)
+    call("b")
+    a.join()
+    (ra, a_out), (rb, b_out) = results["a"], results["b"]
+    assert "FunctionError" not in ra and "FunctionError" not in rb, (a_out, b_out)
+    # Module-level state from the template's init is the same in both environments.
+    assert a_out["init_token"] == b_out["init_token"]
+    assert a_out["init_type"] == b_out["init_type"] == "snap-start"
+    # Each environment has its own /tmp, random stream, log stream, endpoint and pid.
+    assert a_out["tmp"] == ["a"] and b_out["tmp"] == ["b"]
+    assert a_out["random"] != b_out["random"]
+    assert a_out["stream"] != b_out["stream"]
+    assert a_out["stream"] == a_out["stream_env"] and b_out["stream"] == b_out["stream_env"]
+    assert a_out["api"] != b_out["api"]
+    assert a_out["pid"] != b_out["pid"]
+    # Isolation as for a normal start: sandbox uid, no capabilities, seccomp, no_new_privs,
+    # a PID namespace of its own and a cgroup of its own.
+    for out in (a_out, b_out):
+        assert out["uid"] == 993
+        assert out["cap_eff"] == "0000000000000000"
+        assert out["no_new_privs"] == "1"
+        assert out["seccomp"] == "2"
+        assert out["unshare"] == [-1, "EPERM"] and out["mount"] == [-1, "EPERM"]
+        assert out["processes"] == sorted([1, out["pid"]]), out["processes"]
+    if "nimbus/env-" in a_out["cgroup"]:
+        assert a_out["cgroup"] != b_out["cgroup"]
+    # The same environment keeps its /tmp across invocations.
+    _, again = invoke(lam, "snap1")
+    assert again["init_token"] == a_out["init_token"]
+    assert again["tmp"] in (["a"], ["b"])
+
+
+def test_hooks_run_before_snapshot_once_and_after_each_restore(server):
+    lam = server.client("lambda")
+    create(lam, "snaphooks")
+    _, out = invoke(lam, "snaphooks")
+    assert out["hooks"][0] == "before"
+    assert out["hooks"][1:] == [f"after:{out['pid']}"], out["hooks"]
+
+
+def test_after_restore_error_fails_the_start(server):
+    lam = server.client("lambda")
+    code = make_zip({"app.py": (
+        "from snapshot_restore_py import register_after_restore\n"
+        "@register_after_restore\n"
+        "def boom():\n"
+        "    raise RuntimeError('cannot reconnect')\n"
+        "def handler(event, context):\n"
+        "    return 'unreachable'\n")})
+    create(lam, "snapafter", code=code)
+    r, out = invoke(lam, "snapafter")
+    assert r["FunctionError"] == "Unhandled"
+    assert out["errorType"] == "Runtime.AfterRestoreError"
+    assert out["errorMessage"] == "cannot reconnect"
+
+
+def test_init_error_is_reported_as_without_snapshots(server):
+    lam = server.client("lambda")
+    code = make_zip({"app.py": "raise ValueError('bad init')\ndef handler(e, c):\n    return 1\n"})
+    create(lam, "snapinit", code=code)
+    for _ in range(2):
+        r, out = invoke(lam, "snapinit")
+        assert r["FunctionError"] == "Unhandled"
+        assert out["errorType"] == "ValueError"
+        assert out["errorMessage"] == "bad init"
+    missing = make_zip({"other.py": "x = 1\n"})
+    create(lam, "snapmissing", code=missing)
+    r, out = invoke(lam, "snapmissing")
+    assert r["FunctionError"] == "Unhandled"
+    assert out["errorType"] == "Runtime.ImportModuleError"
+    assert out["errorMessage"].startswith("Unable to import module 'app'")
+
+
+def test_code_update_retires_the_template_and_delete_kills_it(server):
+    lam = server.client("lambda")
+    create(lam, "snapupd")
+    _, first = invoke(lam, "snapupd")
+    assert first["version"] == "1"
+    assert wait_until(lambda: len(templates_of("snapupd")) == 1), templates_of("snapupd")
+    old = templates_of("snapupd")
+    lam.update_function_code(FunctionName="snapupd", ZipFile=app("2"))
+    assert wait_until(lambda: not any(p in templates_of("snapupd") for p in old)), "the old template is still running"
+    _, second = invoke(lam, "snapupd")
+    assert second["version"] == "2"
+    assert second["init_token"] != first["init_token"]
+    assert second["init_type"] == "snap-start"
+    assert wait_until(lambda: len(templates_of("snapupd")) == 1)
+    lam.update_function_configuration(FunctionName="snapupd", Environment={"Variables": {"MODE": "1"}})
+    assert wait_until(lambda: templates_of("snapupd") == [])
+    lam.delete_function(FunctionName="snapupd")
+    assert wait_until(lambda: templates_of("snapupd") == [])
+
+
+def test_snapstart_configuration(server):
+    lam = server.client("lambda")
+    cfg = create(lam, "snapcfg")
+    assert cfg["SnapStart"] == {"ApplyOn": "None", "OptimizationStatus": "On"}
+    # ApplyOn None switches it off for this function: a normal start.
+    cfg = lam.update_function_configuration(FunctionName="snapcfg", SnapStart={"ApplyOn": "None"})
+    assert cfg["SnapStart"] == {"ApplyOn": "None", "OptimizationStatus": "Off"}
+    _, out = invoke(lam, "snapcfg")
+    assert out["init_type"] == "on-demand"
+    cfg = lam.update_function_configuration(FunctionName="snapcfg", SnapStart={"ApplyOn": "PublishedVersions"})
+    assert cfg["SnapStart"] == {"ApplyOn": "PublishedVersions", "OptimizationStatus": "On"}
+    assert lam.get_function_configuration(FunctionName="snapcfg")["SnapStart"]["ApplyOn"] == "PublishedVersions"
+    _, out = invoke(lam, "snapcfg")
+    assert out["init_type"] == "snap-start"
+    # Node.js environments are not forked: asking for SnapStart there is refused.
+    with pytest.raises(ClientError) as e:
+        lam.create_function(FunctionName="snapnode", Runtime="nodejs20.x", Role=ROLE, Handler="index.handler",
+                            Code={"ZipFile": make_zip({"index.js": "exports.handler = async () => 1;"})},
+                            SnapStart={"ApplyOn": "PublishedVersions"})
+    assert e.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    assert e.value.response["Error"]["Message"] == "nodejs20.x is not supported for SnapStart enabled functions."
+    node = lam.create_function(FunctionName="snapnode", Runtime="nodejs20.x", Role=ROLE, Handler="index.handler",
+                               Code={"ZipFile": make_zip({"index.js": "exports.handler = async () => 1;"})})
+    assert node["SnapStart"] == {"ApplyOn": "None", "OptimizationStatus": "Off"}
+
+
+def test_invocation_longer_than_ten_seconds_completes(server):
+    """The sandbox's parent-death signal follows the thread that forked the process: the
+    server forks from a thread that never exits (tokio's idle blocking threads exit after
+    10 s, which used to kill environments, and templates with all their environments)."""
+    lam = server.client("lambda")
+    create(lam, "snaplong")
+    for sleep in (0.1, 11):
+        r, out = invoke(lam, "snaplong", {"sleep": sleep})
+        assert "FunctionError" not in r, out
+        assert out["init_type"] == "snap-start"
+    plain = create(lam, "plainlong", SnapStart={"ApplyOn": "None"})
+    assert plain["SnapStart"]["OptimizationStatus"] == "Off"
+    r, out = invoke(lam, "plainlong", {"sleep": 11})
+    assert "FunctionError" not in r, out
+    assert out["init_type"] == "on-demand"
