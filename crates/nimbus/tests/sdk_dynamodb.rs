@@ -1,61 +1,15 @@
 //! aws-sdk-rust against the real binary: DynamoDB tables, items, queries, conditions and
 //! transactions.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
-use aws_credential_types::Credentials;
-use aws_sdk_dynamodb::config::{BehaviorVersion, Region};
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put, ReturnValue, ScalarAttributeType,
     TransactWriteItem, Update,
 };
 
-struct Server {
-    child: Child,
-    endpoint: String,
-    _dir: tempfile::TempDir,
-}
+mod common;
 
-impl Server {
-    fn start() -> Server {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_nimbus"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path())
-            .env("NIMBUS_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start nimbus");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("read");
-        let endpoint = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_string();
-        Server { child, endpoint, _dir: dir }
-    }
-
-    fn ddb(&self) -> aws_sdk_dynamodb::Client {
-        let config = aws_sdk_dynamodb::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(&self.endpoint)
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .http_client(aws_smithy_http_client::Builder::new().build_http())
-            .build();
-        aws_sdk_dynamodb::Client::from_conf(config)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::Server;
 
 fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_string())

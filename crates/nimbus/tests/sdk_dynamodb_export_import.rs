@@ -1,72 +1,15 @@
 //! aws-sdk-rust against the real binary: a DynamoDB table exported to Nimbus' S3 and
 //! imported back into a new table, and the failure and not-found answers.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Stdio};
-
-use aws_credential_types::Credentials;
-use aws_sdk_dynamodb::config::{BehaviorVersion, Region};
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ExportFormat, ExportStatus, ImportStatus, InputCompressionType, InputFormat,
     KeySchemaElement, KeyType, PointInTimeRecoverySpecification, S3BucketSource, ScalarAttributeType, TableCreationParameters,
 };
 
-struct Server {
-    child: Child,
-    endpoint: String,
-    _dir: tempfile::TempDir,
-}
+mod common;
 
-impl Server {
-    fn start() -> Server {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_nimbus"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path())
-            .env("NIMBUS_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start nimbus");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("read");
-        let endpoint = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_string();
-        Server { child, endpoint, _dir: dir }
-    }
-
-    fn ddb(&self) -> aws_sdk_dynamodb::Client {
-        let config = aws_sdk_dynamodb::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(&self.endpoint)
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .http_client(aws_smithy_http_client::Builder::new().build_http())
-            .build();
-        aws_sdk_dynamodb::Client::from_conf(config)
-    }
-
-    /// CreateBucket as a plain unsigned request (the default auth mode accepts it; the
-    /// S3 SDK is not a dev-dependency).
-    fn create_bucket(&self, name: &str) {
-        let host = self.endpoint.trim_start_matches("http://").trim_end_matches('/');
-        let mut conn = std::net::TcpStream::connect(host).expect("connect");
-        write!(conn, "PUT /{name} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").expect("send");
-        let mut resp = String::new();
-        conn.read_to_string(&mut resp).expect("response");
-        assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::Server;
 
 fn key_schema() -> KeySchemaElement {
     KeySchemaElement::builder().attribute_name("Id").key_type(KeyType::Hash).build().expect("ks")
