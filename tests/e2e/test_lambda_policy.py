@@ -45,6 +45,13 @@ def test_add_get_remove_permission(server):
     s3 = json.loads(r["Statement"])
     assert s3["Condition"] == {"StringEquals": {"AWS:SourceAccount": "000000000000"},
                                "ArnLike": {"AWS:SourceArn": "arn:aws:s3:::bucket"}}
+    r = lam.add_permission(FunctionName="pol", StatementId="url", Action="lambda:InvokeFunction", Principal="*",
+                           FunctionUrlAuthType="NONE", InvokedViaFunctionUrl=True)
+    assert json.loads(r["Statement"])["Condition"] == {
+        "StringEquals": {"lambda:FunctionUrlAuthType": "NONE"},
+        "Bool": {"lambda:InvokedViaFunctionUrl": "true"},
+    }
+    lam.remove_permission(FunctionName="pol", StatementId="url")
     r = lam.add_permission(FunctionName="pol", StatementId="acct", Action="lambda:GetFunction", Principal="111122223333")
     assert json.loads(r["Statement"])["Principal"] == {"AWS": "arn:aws:iam::111122223333:root"}
 

@@ -97,6 +97,9 @@ pub fn add(rec: &mut FunctionRecord, input: &t::AddPermissionRequest, resource: 
     if !string_equals.is_empty() {
         condition.insert("StringEquals".into(), Value::Object(string_equals));
     }
+    if input.invoked_via_function_url == Some(true) {
+        condition.insert("Bool".into(), json!({"lambda:InvokedViaFunctionUrl": "true"}));
+    }
     if let Some(arn) = &input.source_arn {
         condition.insert("ArnLike".into(), json!({"AWS:SourceArn": arn}));
     }
