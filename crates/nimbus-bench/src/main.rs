@@ -201,6 +201,10 @@ async fn run(args: Args) -> Result<(), String> {
             print(&row);
             rows.push(row);
         }
+        if let Some(row) = special::plain_process(name, samples) {
+            print(&row);
+            rows.push(row);
+        }
     }
     if wanted("apigateway.overhead") {
         let names: Vec<&str> = systems.iter().map(|s| s.name).collect();

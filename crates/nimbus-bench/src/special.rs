@@ -2,7 +2,7 @@
 //! the memory of idle deployed functions, and rows derived from other rows (the API
 //! Gateway's added latency).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -20,7 +20,9 @@ pub fn cold_variants() -> Vec<(&'static str, &'static str, Value)> {
         ("lambda.coldstart.python", "python", json!({"MemorySize": 1769})),
         ("lambda.coldstart.python-nosnapshot", "python", json!({"MemorySize": 1769, "SnapStart": {"ApplyOn": "None"}})),
         ("lambda.coldstart.python-boto3", "python-boto3", json!({"MemorySize": 1769})),
+        ("lambda.coldstart.python-boto3-nosnapshot", "python-boto3", json!({"MemorySize": 1769, "SnapStart": {"ApplyOn": "None"}})),
         ("lambda.coldstart.nodejs", "nodejs", json!({"MemorySize": 1769})),
+        ("lambda.coldstart.nodejs-nosnapshot", "nodejs", json!({"MemorySize": 1769, "SnapStart": {"ApplyOn": "None"}})),
         ("lambda.coldstart.provided", "provided", json!({"MemorySize": 1769})),
     ]
 }
@@ -88,13 +90,64 @@ pub async fn coldstart(s: &System, workload: &str, kind: &str, extra: &Value, sa
         latencies.len(),
         first.as_secs_f64() * 1000.0
     );
-    if kind == "python-boto3" {
+    if kind.starts_with("python-boto3") {
         notes.push_str("; boto3 bundled in the zip from the bench venv (AWS's python runtimes provide it, Nimbus' do not)");
     }
     if let Some(e) = first_error {
         notes.push_str(&format!("; first error: {e}"));
     }
     Row { workload: workload.into(), system: s.name.into(), ops_per_s: 0.0, p50_us: load::percentile(&latencies, 0.5), p99_us: load::percentile(&latencies, 0.99), errors, notes }
+}
+
+/// The plain interpreter start a cold start of `workload` is compared with, as
+/// (program, args, what it is): the same work outside Nimbus, no sandbox and no
+/// Runtime API. `None` for custom runtimes (there is no interpreter to compare with).
+fn plain_start(workload: &str) -> Option<(PathBuf, Vec<String>, String)> {
+    let venv_python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench/venv/bin/python");
+    if workload.starts_with("lambda.coldstart.python-boto3") {
+        // The venv's interpreter: the one whose boto3 the bundled function imports.
+        let args = vec!["-c".to_string(), "import boto3, json".to_string()];
+        return Some((venv_python, args, "`python -c \"import boto3, json\"` (bench venv interpreter)".into()));
+    }
+    if workload.starts_with("lambda.coldstart.python") {
+        let real = std::fs::canonicalize(&venv_python).ok()?;
+        let what = format!("`{} -c pass`", real.display());
+        return Some((real, vec!["-c".into(), "pass".into()], what));
+    }
+    if workload.starts_with("lambda.coldstart.nodejs") {
+        return Some((PathBuf::from("node"), vec!["-e".into(), "0".into()], "`node -e 0`".into()));
+    }
+    None
+}
+
+/// The `process` row of a cold-start workload: a plain interpreter started as a
+/// subprocess `samples` times, timed from spawn to exit (what a cold start would cost
+/// with no snapshot and no sandbox, and no Runtime API round trip).
+pub fn plain_process(workload: &str, samples: usize) -> Option<Row> {
+    let (program, args, what) = plain_start(workload)?;
+    let mut latencies = Vec::new();
+    let mut first_error = None::<String>;
+    for _ in 0..samples + 1 {
+        let started = Instant::now();
+        match std::process::Command::new(&program).args(&args).stdout(std::process::Stdio::null()).status() {
+            Ok(s) if s.success() => latencies.push(started.elapsed().as_micros().min(u32::MAX as u128) as u32),
+            Ok(s) => {
+                first_error.get_or_insert_with(|| format!("{what} exited with {s}"));
+            }
+            Err(e) => {
+                first_error.get_or_insert_with(|| format!("{what}: {e}"));
+            }
+        }
+    }
+    if latencies.len() > 1 {
+        latencies.remove(0); // the first start warms the page cache
+    }
+    if latencies.is_empty() {
+        return Some(Row::missing(workload, "process", &first_error.unwrap_or_default()));
+    }
+    latencies.sort_unstable();
+    let notes = format!("plain subprocess start to exit of {what}, {} samples; no sandbox, no Runtime API", latencies.len());
+    Some(Row { workload: workload.into(), system: "process".into(), ops_per_s: 0.0, p50_us: load::percentile(&latencies, 0.5), p99_us: load::percentile(&latencies, 0.99), errors: 0, notes })
 }
 
 /// Memory of `s` (resident) and every process below it (proportional, so pages forked

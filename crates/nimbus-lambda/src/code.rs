@@ -114,6 +114,77 @@ fn unpack_into(zip: &[u8], root: &Path) -> Result<(), String> {
             mode |= 0o555;
         }
         let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode));
+        if let Some(mtime) = entry_mtime(&f) {
+            let _ = out.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime));
+        }
     }
     Ok(())
+}
+
+/// The modification time a zip entry records, in seconds since the epoch: the exact one
+/// of the "UT" extra field when present (Info-ZIP writes it), else the DOS date and time
+/// (2-second resolution, read as UTC). Files keep it when unpacked, as on AWS, so that
+/// the `__pycache__` bytecode shipped in a package stays valid (Python compares a `.pyc`
+/// with its source's mtime and recompiles on a mismatch: on every start, since
+/// `/var/task` is read-only).
+fn entry_mtime<R: Read>(f: &zip::read::ZipFile<'_, R>) -> Option<u64> {
+    for field in f.extra_data_fields() {
+        if let zip::extra_fields::ExtraField::ExtendedTimestamp(ts) = field {
+            if let Some(t) = ts.mod_time() {
+                return Some(u64::from(t));
+            }
+        }
+    }
+    let d = f.last_modified()?;
+    let days = days_from_civil(i64::from(d.year()), i64::from(d.month()), i64::from(d.day()));
+    let secs = days * 86_400 + i64::from(d.hour()) * 3600 + i64::from(d.minute()) * 60 + i64::from(d.second());
+    u64::try_from(secs).ok()
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn civil_days() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        assert_eq!(days_from_civil(2026, 11, 25), 20_782);
+    }
+
+    #[test]
+    fn unpacked_files_keep_the_zip_mtime() {
+        let mut buf = Cursor::new(Vec::new());
+        {
+            let mut z = zip::ZipWriter::new(&mut buf);
+            let dos = zip::DateTime::from_date_and_time(2024, 5, 6, 7, 8, 10).unwrap();
+            z.start_file("dos.py", zip::write::SimpleFileOptions::default().last_modified_time(dos)).unwrap();
+            z.write_all(b"x = 1\n").unwrap();
+            let mut o: zip::write::FullFileOptions = zip::write::FileOptions::default();
+            o.add_extra_data(0x5455, vec![1, 0x39, 0x30, 0x00, 0x00].into_boxed_slice(), false).unwrap();
+            z.start_file("ut.py", o).unwrap();
+            z.write_all(b"y = 2\n").unwrap();
+            z.finish().unwrap();
+        }
+        let dir = std::env::temp_dir().join(format!("nimbus-code-test-{}", uuid::Uuid::new_v4().simple()));
+        unpack(buf.get_ref(), &dir).unwrap();
+        let secs = |name: &str| {
+            std::fs::metadata(dir.join(name)).unwrap().modified().unwrap().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+        };
+        assert_eq!(secs("dos.py"), 1_714_979_290); // 2024-05-06T07:08:10Z
+        assert_eq!(secs("ut.py"), 12_345);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

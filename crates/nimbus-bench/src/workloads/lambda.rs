@@ -108,7 +108,18 @@ fn boto3_bundle() -> Result<(String, &'static str, Vec<u8>), String> {
         z.write_all(PYTHON_BOTO3.as_bytes()).map_err(|e| e.to_string())?;
         for (name, path) in files {
             let data = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            z.start_file(name, opts).map_err(|e| e.to_string())?;
+            // Each file keeps its exact mtime (an Info-ZIP "UT" field, as `zip -r` writes)
+            // so the bundled __pycache__ bytecode matches its sources once unpacked.
+            let mtime = std::fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_secs() as u32);
+            let mut file_opts: zip::write::FullFileOptions = zip::write::FileOptions::default().unix_permissions(0o644);
+            let mut ut = vec![1u8];
+            ut.extend_from_slice(&mtime.to_le_bytes());
+            file_opts.add_extra_data(0x5455, ut.into_boxed_slice(), false).map_err(|e| e.to_string())?;
+            z.start_file(name, file_opts).map_err(|e| e.to_string())?;
             z.write_all(&data).map_err(|e| e.to_string())?;
         }
         z.finish().map_err(|e| e.to_string())?;
