@@ -25,13 +25,16 @@
 //! The template runs unprivileged (uid 993, no capabilities) because the function's init
 //! code runs in it. A process without capabilities cannot `unshare(CLONE_NEWNS)` or
 //! `mount`, but it can create a user namespace, and inside it, it holds every capability
-//! over the namespaces it then owns. So each forked child calls
-//! `unshare(CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWPID|CLONE_NEWIPC)`, maps only its own uid and
-//! gid (993/990: it stays `sbx_user1051`, and no other host id exists in the namespace),
-//! and forks the environment process, which is PID 1 of the new PID namespace. That
-//! process mounts a fresh tmpfs of EphemeralStorage size on `/tmp` (a copy of the
-//! template's `/tmp`, usually empty) and its own `/proc`, drops every capability and the
-//! bounding set, and stacks the full seccomp filter. Every mount inherited from the
+//! over the namespaces it then owns. So the template makes each environment with
+//! `clone(CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWPID|CLONE_NEWIPC)` (Python; the Node.js
+//! bootstrap forks and then `unshare`s the same four, which costs it one more process):
+//! the new process is PID 1 of its own PID namespace, maps only its own uid and gid
+//! (993/990: it stays `sbx_user1051`, and no other host id exists in the namespace),
+//! mounts a fresh tmpfs of EphemeralStorage size on `/tmp` (a copy of the template's
+//! `/tmp`, usually empty) and its own `/proc`, forks the function process, and both drop
+//! every capability and the bounding set and stack the full seccomp filter. PID 1 stays
+//! as the environment's init: it reaps orphans and reports how the function ended on the
+//! environment's channel. Every mount inherited from the
 //! template's sandbox is locked by the kernel (it came from a more privileged mount
 //! namespace): the code, the runtime and the root stay read-only and cannot be unmounted
 //! to reveal anything. Memory, CPU, pids and freezer limits come from the environment's
@@ -526,6 +529,11 @@ async fn start_template(req: &Request<'_>) -> Result<Arc<Template>, StartError> 
     }
     sb.env.insert("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "snap-start".into());
     sb.env.insert("NIMBUS_TEMPLATE_FD".into(), cli.as_raw_fd().to_string());
+    // Whether environments get namespaces of their own (the same test as `fork`'s): the
+    // template then clones each one straight into them.
+    if req.host.mode != nimbus_sandbox::Mode::Off && req.host.namespaces && req.host.root {
+        sb.env.insert("NIMBUS_TEMPLATE_ISOLATE".into(), "1".into());
+    }
     let cgroup = match sb.cgroup(req.host, &format!("env-{}-tpl-{}", std::process::id(), uuid::Uuid::new_v4().simple())) {
         Ok(c) => c.map(Arc::new),
         Err(e) => return Err(format!("template cgroup: {e}").into()),
