@@ -106,7 +106,19 @@ def handler(event, context):
         e1 = ctypes.get_errno()
         r2 = libc.unshare(0x00020000)
         e2 = ctypes.get_errno()
-        return {'mount': [r, errno.errorcode.get(e1)], 'unshare': [r2, errno.errorcode.get(e2)]}
+        # clone(CLONE_NEWUSER | SIGCHLD): namespaces through clone are refused as well.
+        nr = {'x86_64': 56, 'aarch64': 220}[os.uname().machine]
+        r3 = libc.syscall(nr, 0x10000000 | 17, None, None, None, None)
+        if r3 == 0:
+            os._exit(0)
+        e3 = ctypes.get_errno()
+        # Threads still start (libc falls back from clone3 to clone).
+        box = []
+        t = threading.Thread(target=lambda: box.append(1))
+        t.start()
+        t.join()
+        return {'mount': [r, errno.errorcode.get(e1)], 'unshare': [r2, errno.errorcode.get(e2)],
+                'clone_newuser': [r3, errno.errorcode.get(e3)], 'thread': box == [1]}
     return {'ok': True}
 """
 
@@ -240,9 +252,10 @@ def test_function_sees_var_task_unprivileged(iso):
     assert out["task"] == ["index.py"]
     assert "work" not in out["root"] and "home" not in out["root"]
     assert out["nofile"] == 1024
-    # Seccomp: mount and unshare answer EPERM.
+    # Seccomp: mount, unshare and clone into new namespaces answer EPERM.
     r, out = invoke(lam, "who", {"action": "syscalls"})
     assert out["mount"] == [-1, "EPERM"] and out["unshare"] == [-1, "EPERM"], out
+    assert out["clone_newuser"] == [-1, "EPERM"] and out["thread"] is True, out
 
 
 def test_host_files_and_other_functions_are_hidden(iso):

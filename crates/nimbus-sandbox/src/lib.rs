@@ -18,7 +18,8 @@
 //! 4. in the function process: `RLIMIT_NOFILE`, drop to an unprivileged uid/gid with no
 //!    supplementary groups and an empty capability bounding set, `PR_SET_NO_NEW_PRIVS`,
 //!    and a seccomp filter ([`seccomp::filter`]) answering `EPERM` to mount, ptrace,
-//!    module, keyring, reboot, swap, namespace, bpf and perf calls.
+//!    module, keyring, reboot, swap, namespace (`unshare`, `setns`, `clone` with a
+//!    namespace flag), bpf and perf calls.
 //!
 //! A `pre_exec` hook is enough: everything it needs (C strings, the BPF program, the
 //! mount list) is computed before fork, and what the kernel requires to happen in a

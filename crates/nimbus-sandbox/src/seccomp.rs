@@ -1,13 +1,16 @@
 //! A hand-built seccomp BPF filter: the syscalls a Lambda function has no business making
 //! answer `EPERM`; everything else is allowed. A syscall of another ABI (e.g. x32 or a
-//! foreign architecture) kills the process.
+//! foreign architecture) kills the process. `clone` with any namespace flag
+//! ([`CLONE_NAMESPACES`]) answers `EPERM` like `unshare`; `clone3`, whose flags the filter
+//! cannot read, answers `ENOSYS` so libc falls back to `clone`.
 //!
 //! [`template_filter`] is the variant a snapshot template runs under (see the
-//! `nimbus-lambda` template module): identical, except that `unshare` with exactly
-//! [`TEMPLATE_UNSHARE`] and `mount` with exactly [`TMPFS_FLAGS`] or [`PROC_FLAGS`] are let
-//! through, because each environment forked from the template makes its own user, mount,
-//! PID and IPC namespaces and mounts its private `/tmp` and `/proc`. Every environment
-//! stacks the full [`filter`] on top before it runs a single invocation.
+//! `nimbus-lambda` template module): identical, except that `clone` with exactly
+//! [`TEMPLATE_CLONE`], `unshare` with exactly [`TEMPLATE_UNSHARE`] and `mount` with exactly
+//! [`TMPFS_FLAGS`] or [`PROC_FLAGS`] are let through, because each environment made from
+//! the template gets its own user, mount, PID and IPC namespaces and mounts its private
+//! `/tmp` and `/proc`. Every environment stacks the full [`filter`] on top before it runs
+//! a single invocation.
 
 use libc::{sock_filter, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS};
 
@@ -61,6 +64,18 @@ pub fn denied() -> Vec<(&'static str, libc::c_long)> {
 
 /// The only `unshare` flags the template filter lets through.
 pub const TEMPLATE_UNSHARE: u32 = (libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWIPC) as u32;
+/// Every `CLONE_NEW*` flag `clone` takes: a function cannot make namespaces with `clone`
+/// any more than with `unshare` (`CLONE_NEWTIME` is `unshare`/`clone3`-only).
+pub const CLONE_NAMESPACES: u32 = (libc::CLONE_NEWNS
+    | libc::CLONE_NEWCGROUP
+    | libc::CLONE_NEWUTS
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWUSER
+    | libc::CLONE_NEWPID
+    | libc::CLONE_NEWNET) as u32;
+/// The only namespace-making `clone` flags the template filter lets through: a new
+/// environment cloned straight into its namespaces, exit signal SIGCHLD.
+pub const TEMPLATE_CLONE: u32 = TEMPLATE_UNSHARE | libc::SIGCHLD as u32;
 /// `mount` flags of an environment's private `/tmp` (tmpfs).
 pub const TMPFS_FLAGS: u32 = (libc::MS_NOSUID | libc::MS_NODEV) as u32;
 /// `mount` flags of an environment's own `/proc`.
@@ -102,7 +117,10 @@ fn build(template: bool) -> Vec<sock_filter> {
     const LD_W_ABS: u32 = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
     const JEQ_K: u32 = libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K;
     const JGE_K: u32 = libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K;
+    const JSET_K: u32 = libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K;
     const RET_K: u32 = libc::BPF_RET | libc::BPF_K;
+    let eperm = SECCOMP_RET_ERRNO | (libc::EPERM as u32 & libc::SECCOMP_RET_DATA);
+    let enosys = SECCOMP_RET_ERRNO | (libc::ENOSYS as u32 & libc::SECCOMP_RET_DATA);
     // Offsets in struct seccomp_data: nr 0, arch 4, ip 8, args[i] at 16 + 8 i (low word first).
     let arg_lo = |i: u32| 16 + 8 * i;
     let deny: Vec<(&str, libc::c_long)> =
@@ -117,11 +135,16 @@ fn build(template: bool) -> Vec<sock_filter> {
         // seccomp_data.nr
         stmt(LD_W_ABS, 0),
     ];
-    let special = if template { 2 } else { 0 };
+    // Jumps to blocks after the allow / EPERM returns; targets patched once they are known.
     // x32 ABI syscalls (nr | 0x40000000) go to EPERM too.
-    p.push(jump(JGE_K, 0x4000_0000, (n + special + 1) as u8, 0));
+    let x32 = p.len();
+    p.push(jump(JGE_K, 0x4000_0000, 0, 0));
+    let clone = p.len();
+    p.push(jump(JEQ_K, libc::SYS_clone as u32, 0, 0));
+    let clone3 = p.len();
+    p.push(jump(JEQ_K, libc::SYS_clone3 as u32, 0, 0));
+    let (unshare, mount) = (p.len(), p.len() + 1);
     if template {
-        // Targets are patched below, once the blocks' positions are known.
         p.push(jump(JEQ_K, libc::SYS_unshare as u32, 0, 0));
         p.push(jump(JEQ_K, libc::SYS_mount as u32, 0, 0));
     }
@@ -129,10 +152,31 @@ fn build(template: bool) -> Vec<sock_filter> {
         p.push(jump(JEQ_K, *nr as u32, (n - i) as u8, 0));
     }
     p.push(stmt(RET_K, SECCOMP_RET_ALLOW));
-    p.push(stmt(RET_K, SECCOMP_RET_ERRNO | (libc::EPERM as u32 & libc::SECCOMP_RET_DATA)));
+    let no = p.len();
+    p.push(stmt(RET_K, eperm));
+    // BPF only jumps forward: each block ends in a jump to those returns or its own.
+    let to = |from: usize, target: usize| u8::try_from(target - from - 1).expect("seccomp program jump fits in u8");
+    // clone: no namespace flag in flags (args[0]; all CLONE_NEW* bits are in its low
+    // word), or in the template exactly TEMPLATE_CLONE.
+    let c = p.len();
+    p.push(stmt(LD_W_ABS, arg_lo(0)));
+    p.push(jump(JSET_K, CLONE_NAMESPACES, 0, 0));
+    p.push(jump(JEQ_K, TEMPLATE_CLONE, 0, 0));
+    let c_ok = p.len();
+    p.push(stmt(RET_K, SECCOMP_RET_ALLOW));
+    let c_no = p.len();
+    p.push(stmt(RET_K, eperm));
+    p[c + 1].jf = to(c + 1, c_ok);
+    p[c + 2].jt = if template { to(c + 2, c_ok) } else { to(c + 2, c_no) };
+    p[c + 2].jf = to(c + 2, c_no);
+    // clone3 passes its flags in memory, out of the filter's reach: ENOSYS, so libc falls
+    // back to clone (as container runtimes do).
+    let c3 = p.len();
+    p.push(stmt(RET_K, enosys));
+    p[x32].jt = to(x32, no);
+    p[clone].jt = to(clone, c);
+    p[clone3].jt = to(clone3, c3);
     if template {
-        // BPF only jumps forward: each block ends in its own allow / EPERM returns.
-        let to = |from: usize, target: usize| (target - from - 1) as u8;
         // unshare: flags (args[0], an int: the kernel reads the low word only) ==
         // TEMPLATE_UNSHARE.
         let b = p.len();
@@ -147,17 +191,16 @@ fn build(template: bool) -> Vec<sock_filter> {
         p.push(jump(JEQ_K, PROC_FLAGS, 0, 0));
         let ok = p.len();
         p.push(stmt(RET_K, SECCOMP_RET_ALLOW));
-        let no = p.len();
-        p.push(stmt(RET_K, SECCOMP_RET_ERRNO | (libc::EPERM as u32 & libc::SECCOMP_RET_DATA)));
+        let t_no = p.len();
+        p.push(stmt(RET_K, eperm));
         p[b + 1].jt = to(b + 1, ok);
-        p[b + 1].jf = to(b + 1, no);
-        p[m + 1].jf = to(m + 1, no);
+        p[b + 1].jf = to(b + 1, t_no);
+        p[m + 1].jf = to(m + 1, t_no);
         p[m + 3].jt = to(m + 3, ok);
         p[m + 4].jt = to(m + 4, ok);
-        p[m + 4].jf = to(m + 4, no);
-        // The dispatch jumps right after the x32 check (indices 5 and 6).
-        p[5].jt = to(5, b);
-        p[6].jt = to(6, m);
+        p[m + 4].jf = to(m + 4, t_no);
+        p[unshare].jt = to(unshare, b);
+        p[mount].jt = to(mount, m);
     }
     p
 }
@@ -194,6 +237,7 @@ mod tests {
                     let taken = match op {
                         0x10 => acc == i.k,
                         0x30 => acc >= i.k,
+                        0x40 => acc & i.k != 0,
                         _ => panic!("op {op:x}"),
                     };
                     pc += 1 + usize::from(if taken { i.jt } else { i.jf });
@@ -218,6 +262,27 @@ mod tests {
         }
         assert_eq!(run(&p, AUDIT_ARCH, 0x4000_0000 | libc::SYS_mount as u32), eperm);
         assert_eq!(run(&p, 0x4000_0003, 1), SECCOMP_RET_KILL_PROCESS);
+    }
+
+    #[test]
+    fn clone_cannot_make_namespaces_and_clone3_is_not_there() {
+        let eperm = SECCOMP_RET_ERRNO | libc::EPERM as u32;
+        let enosys = SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
+        let clone = libc::SYS_clone as u32;
+        let fork = libc::SIGCHLD as u64;
+        let thread = (libc::CLONE_VM | libc::CLONE_FS | libc::CLONE_FILES | libc::CLONE_SIGHAND | libc::CLONE_THREAD | libc::CLONE_SYSVSEM) as u64;
+        for (p, template) in [(filter(), false), (template_filter(), true)] {
+            assert_eq!(run_args(&p, AUDIT_ARCH, clone, [fork, 0, 0, 0, 0, 0]), SECCOMP_RET_ALLOW, "fork");
+            assert_eq!(run_args(&p, AUDIT_ARCH, clone, [thread, 0, 0, 0, 0, 0]), SECCOMP_RET_ALLOW, "thread");
+            for ns in [libc::CLONE_NEWUSER, libc::CLONE_NEWNET, libc::CLONE_NEWNS, libc::CLONE_NEWPID, libc::CLONE_NEWCGROUP, libc::CLONE_NEWUTS, libc::CLONE_NEWIPC] {
+                assert_eq!(run_args(&p, AUDIT_ARCH, clone, [fork | ns as u64, 0, 0, 0, 0, 0]), eperm, "{ns:x}");
+            }
+            let exact = run_args(&p, AUDIT_ARCH, clone, [TEMPLATE_CLONE as u64, 0, 0, 0, 0, 0]);
+            assert_eq!(exact, if template { SECCOMP_RET_ALLOW } else { eperm });
+            assert_eq!(run_args(&p, AUDIT_ARCH, clone, [(TEMPLATE_CLONE | libc::CLONE_NEWNET as u32) as u64, 0, 0, 0, 0, 0]), eperm);
+            assert_eq!(run(&p, AUDIT_ARCH, libc::SYS_clone3 as u32), enosys);
+            assert_eq!(run(&p, AUDIT_ARCH, libc::SYS_read as u32), SECCOMP_RET_ALLOW);
+        }
     }
 
     #[test]
