@@ -37,6 +37,10 @@ struct Args {
     /// Skip the peers (measure Nimbus alone).
     #[arg(long)]
     no_peers: bool,
+    /// With --only: replace only the measured workloads' rows in the committed report
+    /// (docs/benchmarks.json and .md) and keep the other rows of the previous full run.
+    #[arg(long, requires = "only")]
+    merge: bool,
 }
 
 fn root() -> PathBuf {
@@ -95,7 +99,7 @@ async fn run(args: Args) -> Result<(), String> {
     let wanted = |name: &str| args.only.as_deref().is_none_or(|o| name.contains(o));
 
     let mut systems: Vec<System> = vec![systems::nimbus(&bin, &[]).await?];
-    let mut rows = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
     if !args.no_peers {
         match systems::ensure_moto(&root) {
             Ok(venv) => match systems::moto(&venv).await {
@@ -107,9 +111,9 @@ async fn run(args: Args) -> Result<(), String> {
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     for s in &systems {
-        rows.push(Row { workload: "startup".into(), system: s.name.into(), ops_per_s: 0.0, p50_us: s.startup_ms, p99_us: s.startup_ms, errors: 0, notes: "ms to first healthy answer (in p50_us)".into() });
+        rows.push(Row { workload: "startup".into(), system: s.name.into(), ops_per_s: 0.0, p50_us: s.startup_ms, p99_us: s.startup_ms, errors: 0, notes: "ms to first healthy answer (in p50_us)".into(), measured_on: String::new() });
         rows.push(match s.rss_mb() {
-            mb if mb > 0.0 => Row { workload: "idle_rss".into(), system: s.name.into(), ops_per_s: mb, p50_us: 0.0, p99_us: 0.0, errors: 0, notes: "MB resident after start (in ops_per_s)".into() },
+            mb if mb > 0.0 => Row { workload: "idle_rss".into(), system: s.name.into(), ops_per_s: mb, p50_us: 0.0, p99_us: 0.0, errors: 0, notes: "MB resident after start (in ops_per_s)".into(), measured_on: String::new() },
             _ => Row::noted("idle_rss", s.name, "not measured: the resident size of the server process could not be read"),
         });
     }
@@ -223,7 +227,18 @@ async fn run(args: Args) -> Result<(), String> {
             rows.push(row);
         }
     }
-    report::write(&root, &rows, &report::Meta { quick: args.quick, moto_version: systems::MOTO_VERSION })?;
+    let today = report::today();
+    for r in &mut rows {
+        r.measured_on = today.clone();
+    }
+    if args.merge {
+        if args.quick {
+            return Err("--merge keeps a committed full run: it cannot be combined with --quick".into());
+        }
+        rows = report::merge(report::previous(&root)?, rows);
+    }
+    let merged = args.merge.then(|| args.only.clone().unwrap_or_default());
+    report::write(&root, &rows, &report::Meta { quick: args.quick, moto_version: systems::MOTO_VERSION, merged })?;
     eprintln!("measured in {:.0} s (after the build)", started.elapsed().as_secs_f64());
     Ok(())
 }

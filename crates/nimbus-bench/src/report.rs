@@ -3,11 +3,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::load::Measured;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Row {
     pub workload: String,
     pub system: String,
@@ -16,6 +16,9 @@ pub struct Row {
     pub p99_us: f64,
     pub errors: u64,
     pub notes: String,
+    /// The day the row was measured (set when the report is written).
+    #[serde(default)]
+    pub measured_on: String,
 }
 
 impl Row {
@@ -26,7 +29,7 @@ impl Row {
 
     /// A row with no figures, only `notes` (skipped, not computable).
     pub fn noted(workload: &str, system: &str, notes: &str) -> Row {
-        Row { workload: workload.into(), system: system.into(), ops_per_s: 0.0, p50_us: 0.0, p99_us: 0.0, errors: 0, notes: notes.into() }
+        Row { workload: workload.into(), system: system.into(), ops_per_s: 0.0, p50_us: 0.0, p99_us: 0.0, errors: 0, notes: notes.into(), measured_on: String::new() }
     }
 
     /// Whether the row holds a measurement (not a missing or skipped one).
@@ -48,6 +51,7 @@ impl Row {
             p50_us: p50.get(p50.len() / 2).copied().unwrap_or(0.0),
             p99_us: p99.get(p99.len() / 2).copied().unwrap_or(0.0),
             errors: runs.iter().map(|r| r.errors).sum(),
+            measured_on: String::new(),
             notes: {
                 let mut notes = format!("{clients} clients, {} round(s)", runs.len());
                 let wrong: u64 = runs.iter().map(|r| r.wrong).sum();
@@ -73,7 +77,7 @@ fn machine() -> String {
     format!("{cores} cores, {mem} memory, Linux {}", kernel.trim())
 }
 
-fn today() -> String {
+pub fn today() -> String {
     std::process::Command::new("date")
         .args(["-u", "+%Y-%m-%d"])
         .output()
@@ -88,6 +92,37 @@ pub const CPU_NOTE: &str = "cores busy: server";
 pub struct Meta {
     pub quick: bool,
     pub moto_version: &'static str,
+    /// `--only` pattern of a run merged into the previous report (`--merge`).
+    pub merged: Option<String>,
+}
+
+/// The rows of the committed report (`docs/benchmarks.json`), for `--merge`.
+pub fn previous(root: &Path) -> Result<Vec<Row>, String> {
+    let path = root.join("docs").join("benchmarks.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("--merge needs {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// `old` with every (workload, system) row `new` measured replaced by `new`'s, in place;
+/// rows new to the report go after the last row of their workload, else of their group
+/// (`service.operation`), else at the end.
+pub fn merge(old: Vec<Row>, new: Vec<Row>) -> Vec<Row> {
+    let key = |r: &Row| (r.workload.clone(), r.system.clone());
+    let mut out = old;
+    for n in new {
+        if let Some(o) = out.iter_mut().find(|o| key(o) == key(&n)) {
+            *o = n;
+            continue;
+        }
+        let group = |w: &str| w.split('.').take(2).collect::<Vec<_>>().join(".");
+        let at = out
+            .iter()
+            .rposition(|o| o.workload == n.workload)
+            .or_else(|| out.iter().rposition(|o| group(&o.workload) == group(&n.workload)))
+            .map_or(out.len(), |i| i + 1);
+        out.insert(at, n);
+    }
+    out
 }
 
 /// How a workload's figures are shown.
@@ -116,6 +151,17 @@ fn kind(workload: &str) -> Kind {
 
 fn find<'a>(rows: &'a [Row], workload: &str) -> Option<&'a Row> {
     rows.iter().find(|r| r.workload == workload && r.system == "nimbus")
+}
+
+/// For a merged report: which rows come from which day's run.
+fn merged_note(rows: &[Row], meta: &Meta) -> String {
+    let Some(only) = &meta.merged else { return String::new() };
+    let mut days: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in rows {
+        *days.entry(r.measured_on.as_str()).or_default() += 1;
+    }
+    let days: Vec<String> = days.iter().map(|(d, n)| format!("{n} rows on {d}")).collect();
+    format!("This report merges runs: the workloads matching `{only}` were measured again on {} and replaced their rows; the other rows are carried over from the previous full run (each row's day is in docs/benchmarks.json: {}). ", today(), days.join(", "))
 }
 
 /// The targets named in the service issues, each against this run's figure.
@@ -180,7 +226,12 @@ pub fn write(root: &Path, rows: &[Row], meta: &Meta) -> Result<(), String> {
     let dir = root.join("target").join("bench");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let json = serde_json::to_string_pretty(rows).map_err(|e| e.to_string())?;
-    std::fs::write(dir.join("results.json"), json).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("results.json"), &json).map_err(|e| e.to_string())?;
+    if !meta.quick {
+        // The committed data behind docs/benchmarks.md, which `--merge` builds on.
+        std::fs::create_dir_all(root.join("docs")).map_err(|e| e.to_string())?;
+        std::fs::write(root.join("docs").join("benchmarks.json"), &json).map_err(|e| e.to_string())?;
+    }
 
     let mut by_workload: BTreeMap<usize, (String, Vec<&Row>)> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
@@ -201,11 +252,16 @@ pub fn write(root: &Path, rows: &[Row], meta: &Meta) -> Result<(), String> {
     let mut md = String::new();
     md.push_str("# Benchmarks\n\n");
     md.push_str(&format!(
-        "Written by `cargo run --release -p nimbus-bench{}` on {}.\n\n- Machine: {}. The load generator runs on the same machine and shares its cores with the servers.\n- Systems: `nimbus` (the release binary, fresh data dir, default settings) and `moto` (moto_server {}, from PyPI); cold-start workloads also have a `process` row: the same interpreter started as a plain subprocess (spawn to exit), what a start costs without snapshots, sandbox or Runtime API.\n- Client ceiling: the load generator against Nimbus' trivial `GET /_nimbus/health` at 32 clients reaches {ceiling}; figures near it measure the client, not the server.\n\nEvery workload ran against every system in the same run, alternating the order by round so that drift hits both. The load generator is Rust (hyper, one keep-alive connection per client) and checks every answer (a wrong answer counts as an error). Names are `service.operation[.variant].cN` with N concurrent clients. Ratios are Nimbus/peer: above 1 means Nimbus does more operations per second; for latency, below 1 means Nimbus answers faster.\n\n",
-        if meta.quick { " -- --quick" } else { "" },
+        "Written by `cargo run --release -p nimbus-bench{}` on {}.\n\n- Machine: {}. The load generator runs on the same machine and shares its cores with the servers.\n- Systems: `nimbus` (the release binary, fresh data dir, default settings) and `moto` (moto_server {}, from PyPI); cold-start workloads also have a `process` row: the same interpreter started as a plain subprocess (spawn to exit), what a start costs without snapshots, sandbox or Runtime API.\n- Client ceiling: the load generator against Nimbus' trivial `GET /_nimbus/health` at 32 clients reaches {ceiling}; figures near it measure the client, not the server.\n\n{}Every workload ran against every system in the same run, alternating the order by round so that drift hits both. The load generator is Rust (hyper, one keep-alive connection per client) and checks every answer (a wrong answer counts as an error). Names are `service.operation[.variant].cN` with N concurrent clients. Ratios are Nimbus/peer: above 1 means Nimbus does more operations per second; for latency, below 1 means Nimbus answers faster.\n\n",
+        match (&meta.merged, meta.quick) {
+            (Some(only), _) => format!(" -- --only {only} --merge"),
+            (None, true) => " -- --quick".into(),
+            (None, false) => String::new(),
+        },
         today(),
         machine(),
         meta.moto_version,
+        merged_note(rows, meta),
     ));
     md.push_str("| workload | system | ops/s | p50 µs | p99 µs | errors | Nimbus/peer ops | Nimbus/peer p50 | notes |\n|---|---|---:|---:|---:|---:|---:|---:|---|\n");
     for (_, (name, rs)) in by_workload {
@@ -248,11 +304,34 @@ mod tests {
     use super::*;
 
     fn row(workload: &str, ops: f64, p50: f64, errors: u64) -> Row {
-        Row { workload: workload.into(), system: "nimbus".into(), ops_per_s: ops, p50_us: p50, p99_us: p50, errors, notes: String::new() }
+        Row { workload: workload.into(), system: "nimbus".into(), ops_per_s: ops, p50_us: p50, p99_us: p50, errors, notes: String::new(), measured_on: String::new() }
     }
 
     fn verdict<'a>(md: &'a str, workload: &str) -> &'a str {
         md.lines().find(|l| l.contains(&format!("| {workload} |"))).unwrap_or_default()
+    }
+
+    #[test]
+    fn merge_replaces_measured_rows_in_place_and_keeps_the_rest() {
+        let mut old = vec![row("startup", 0.0, 20.0, 0), row("lambda.coldstart.python", 0.0, 8000.0, 0), row("lambda.coldstart.nodejs", 0.0, 99_000.0, 0), row("s3.putobject.c1", 10.0, 1.0, 0)];
+        old.push(Row { system: "moto".into(), ..row("lambda.coldstart.python", 0.0, 0.0, 0) });
+        let mut fresh = row("lambda.coldstart.python", 0.0, 7000.0, 0);
+        fresh.measured_on = "today".into();
+        let new = vec![fresh, row("lambda.coldstart.python-boto3", 0.0, 9000.0, 0), Row { system: "process".into(), ..row("lambda.coldstart.python", 0.0, 30_000.0, 0) }];
+        let merged = merge(old, new);
+        let names: Vec<(String, String)> = merged.iter().map(|r| (r.workload.clone(), r.system.clone())).collect();
+        let want = [
+            ("startup", "nimbus"),
+            ("lambda.coldstart.python", "nimbus"),
+            ("lambda.coldstart.nodejs", "nimbus"),
+            ("s3.putobject.c1", "nimbus"),
+            ("lambda.coldstart.python", "moto"),
+            ("lambda.coldstart.python", "process"),
+            ("lambda.coldstart.python-boto3", "nimbus"),
+        ];
+        assert_eq!(names, want.iter().map(|(w, s)| (w.to_string(), s.to_string())).collect::<Vec<_>>());
+        assert_eq!(merged[1].p50_us, 7000.0);
+        assert_eq!(merged[1].measured_on, "today");
     }
 
     #[test]

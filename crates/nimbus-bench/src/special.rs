@@ -96,7 +96,7 @@ pub async fn coldstart(s: &System, workload: &str, kind: &str, extra: &Value, sa
     if let Some(e) = first_error {
         notes.push_str(&format!("; first error: {e}"));
     }
-    Row { workload: workload.into(), system: s.name.into(), ops_per_s: 0.0, p50_us: load::percentile(&latencies, 0.5), p99_us: load::percentile(&latencies, 0.99), errors, notes }
+    Row { workload: workload.into(), system: s.name.into(), ops_per_s: 0.0, p50_us: load::percentile(&latencies, 0.5), p99_us: load::percentile(&latencies, 0.99), errors, notes, measured_on: String::new() }
 }
 
 /// The plain interpreter start a cold start of `workload` is compared with, as
@@ -147,7 +147,7 @@ pub fn plain_process(workload: &str, samples: usize) -> Option<Row> {
     }
     latencies.sort_unstable();
     let notes = format!("plain subprocess start to exit of {what}, {} samples; no sandbox, no Runtime API", latencies.len());
-    Some(Row { workload: workload.into(), system: "process".into(), ops_per_s: 0.0, p50_us: load::percentile(&latencies, 0.5), p99_us: load::percentile(&latencies, 0.99), errors: 0, notes })
+    Some(Row { workload: workload.into(), system: "process".into(), ops_per_s: 0.0, p50_us: load::percentile(&latencies, 0.5), p99_us: load::percentile(&latencies, 0.99), errors: 0, notes, measured_on: String::new() })
 }
 
 /// Memory of `s` (resident) and every process below it (proportional, so pages forked
@@ -220,7 +220,7 @@ pub async fn idle_functions(bin: &Path) -> Row {
     if let Some(e) = first_error {
         notes.push_str(&format!("; first error: {e}"));
     }
-    Row { workload, system: "nimbus".into(), ops_per_s: after, p50_us: 0.0, p99_us: 0.0, errors, notes }
+    Row { workload, system: "nimbus".into(), ops_per_s: after, p50_us: 0.0, p99_us: 0.0, errors, notes, measured_on: String::new() }
 }
 
 /// `lambda.idle-functions.100` for a peer: it needs functions that run there; when they
@@ -256,6 +256,7 @@ pub fn overhead(rows: &[Row], systems: &[&str]) -> Vec<Row> {
                     p99_us: 0.0,
                     errors: a.errors + d.errors,
                     notes: format!("p50 of {api} ({:.0} µs) minus p50 of lambda.invoke.python.c1 ({:.0} µs)", a.p50_us, d.p50_us),
+                    measured_on: String::new(),
                 }),
                 (a, _) => {
                     let notes = match a {
@@ -275,7 +276,7 @@ mod tests {
     use super::*;
 
     fn row(workload: &str, system: &str, p50: f64) -> Row {
-        Row { workload: workload.into(), system: system.into(), ops_per_s: 1000.0, p50_us: p50, p99_us: p50, errors: 0, notes: String::new() }
+        Row { workload: workload.into(), system: system.into(), ops_per_s: 1000.0, p50_us: p50, p99_us: p50, errors: 0, notes: String::new(), measured_on: String::new() }
     }
 
     #[test]
