@@ -157,6 +157,8 @@ struct Template {
     last_used: Mutex<Instant>,
     /// The template's own cgroup (it returns there after each fork).
     cgroup: Option<Arc<nimbus_sandbox::Cgroup>>,
+    /// A VPC function's private network: the template runs in it and its forks inherit it.
+    network: Option<Arc<crate::vpc::Network>>,
 }
 
 impl Template {
@@ -202,6 +204,8 @@ pub struct Request<'a> {
     pub cgroup: Option<Arc<nimbus_sandbox::Cgroup>>,
     /// The function's own switch (`SnapStart.ApplyOn` not `None`).
     pub enabled: bool,
+    /// Set for a VPC function: the template gets a private network of its own.
+    pub network: Option<&'a crate::vpc::Networks>,
 }
 
 impl Default for Templates {
@@ -526,6 +530,11 @@ async fn start_template(req: &Request<'_>) -> Result<Arc<Template>, StartError> 
     }
     sb.env.insert("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "snap-start".into());
     sb.env.insert("NIMBUS_TEMPLATE_FD".into(), cli.as_raw_fd().to_string());
+    let network = match req.network {
+        Some(n) => Some(n.create().await?),
+        None => None,
+    };
+    sb.netns = network.as_ref().map(|n| n.netns());
     let cgroup = match sb.cgroup(req.host, &format!("env-{}-tpl-{}", std::process::id(), uuid::Uuid::new_v4().simple())) {
         Ok(c) => c.map(Arc::new),
         Err(e) => return Err(format!("template cgroup: {e}").into()),
@@ -623,6 +632,7 @@ async fn start_template(req: &Request<'_>) -> Result<Arc<Template>, StartError> 
         dead,
         last_used: Mutex::new(Instant::now()),
         cgroup,
+        network,
     }))
 }
 
@@ -642,8 +652,9 @@ async fn fork(t: &Arc<Template>, req: &Request<'_>) -> Result<Arc<Env>, String> 
     }
     let tmp_bytes = req.sandbox.tmp_mb * 1024 * 1024;
     let cgroup = req.cgroup.clone();
+    let network = t.network.clone();
     let t = t.clone();
-    Env::start_adopted(req.label.to_string(), req.log_stream.to_string(), req.cgroup.clone(), req.fingerprint.to_string(), move |api| async move {
+    Env::start_adopted(req.label.to_string(), req.log_stream.to_string(), req.cgroup.clone(), req.fingerprint.to_string(), network, move |api| async move {
         per_env.insert("AWS_LAMBDA_RUNTIME_API".into(), serde_json::Value::String(api));
         let cfg = serde_json::json!({"isolate": isolate, "tmp_bytes": tmp_bytes, "seccomp": seccomp, "env": per_env});
         let forked = tokio::task::spawn_blocking(move || fork_blocking(&t, cgroup.as_deref(), cfg))
