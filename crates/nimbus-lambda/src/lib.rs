@@ -12,6 +12,8 @@
 //!   unprivileged uid with no capabilities and a seccomp filter, in its own cgroup (memory,
 //!   CPU, pids; frozen between invocations). What the host cannot enforce is logged once
 //!   at start; `strict` refuses to run functions then, `off` runs plain subprocesses.
+//! - `VpcConfig` ([`vpc`]): environments of a function in a VPC run in a private network
+//!   namespace that reaches only Nimbus' edge (served inside it) and their Runtime API.
 //! - Warm reuse, reserved/account concurrency and idle reaping ([`pool`]).
 //! - `Event` invocations are queued durably (keyspace `lambda.events`, keyed by due time)
 //!   and run by a background worker with AWS's two retries.

@@ -68,6 +68,10 @@
 //! isolate, and doing it safely (re-initialising libuv's loop and V8's platform threads in
 //! the child) needs a native addon Nimbus does not ship. This is said once in the log.
 //!
+//! A VPC function's template runs in a private network namespace of its own and every
+//! environment forked from it stays in it (see the vpc module); each fork's Runtime API
+//! listener is opened inside that namespace.
+//!
 //! A template counts as idle memory: it is killed when its function is updated or
 //! deleted ([`Templates::retire`]) and when the function has not started an environment
 //! for the idle timeout ([`Templates::reap`]). Environments already forked outlive their

@@ -186,12 +186,13 @@ impl Networks {
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("cannot make the function's VPC network: {e}"))?;
-        let mut edge = Vec::new();
+        // Built first, so an error below still stops what was started (drop aborts).
+        let mut network = Network { netns: Arc::new(netns), edge: Vec::new() };
         for l in listeners {
             let l = tokio::net::TcpListener::from_std(l).map_err(|e| e.to_string())?;
-            edge.push(endpoint.serve(l));
+            network.edge.push(endpoint.serve(l));
         }
-        Ok(Arc::new(Network { netns: Arc::new(netns), edge }))
+        Ok(Arc::new(network))
     }
 }
 
