@@ -242,3 +242,45 @@ def test_vpc_function_reaches_only_nimbus(server, snap):
         assert out["nimbus"] == "ACTIVE"
     finally:
         greeter.close()
+
+
+NODE_APP = """
+const net = require('net');
+const probe = (host, port) => new Promise((resolve) => {
+  const s = net.connect({ host, port, timeout: 3000 }, () => { s.once('data', (d) => { resolve('ok:' + d); s.destroy(); }); });
+  s.on('error', (e) => resolve('error:' + e.code));
+  s.on('timeout', () => { resolve('error:timeout'); s.destroy(); });
+});
+exports.handler = async (event) => {
+  const targets = [];
+  for (const [h, p] of event.targets) targets.push(await probe(h, p));
+  const r = await fetch(process.env.AWS_ENDPOINT_URL + '/', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-amz-json-1.0', 'X-Amz-Target': 'DynamoDB_20120810.ListTables' },
+    body: '{}',
+  });
+  return { targets, nimbus: r.status, tables: (await r.json()).TableNames };
+};
+"""
+
+
+@needs_root
+def test_vpc_nodejs_function(server):
+    lam = server.client("lambda")
+    server.client("dynamodb").create_table(
+        TableName="seen-from-vpc", BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}], KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}])
+    greeter = Greeter()
+    try:
+        ip = host_address()
+        targets = [["127.0.0.1", greeter.port]] + ([[ip, greeter.port]] if ip else [])
+        for name, vpc in [("node-open", None), ("node-private", VPC)]:
+            lam.create_function(FunctionName=name, Runtime="nodejs20.x", Role=ROLE, Handler="index.handler", Timeout=20,
+                                Code={"ZipFile": make_zip({"index.js": NODE_APP})}, **({"VpcConfig": vpc} if vpc else {}))
+        out = invoke(lam, "node-open", {"targets": targets})
+        assert out["targets"] == ["ok:hello"] * len(targets)
+        out = invoke(lam, "node-private", {"targets": targets})
+        assert out["targets"] == ["error:ECONNREFUSED"] + (["error:ENETUNREACH"] if ip else []), out
+        assert out["nimbus"] == 200 and "seen-from-vpc" in out["tables"]
+    finally:
+        greeter.close()
