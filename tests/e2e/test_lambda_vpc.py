@@ -209,11 +209,12 @@ def test_vpc_function_reaches_only_nimbus(server, snap):
         # With VpcConfig: neither the host's loopback port nor its other address...
         table = "vpc-" + uuid.uuid4().hex[:8]
         before = greeter.accepted
-        out = invoke(lam, "private", {"targets": targets, "table": table})
+        out = invoke(lam, "private", {"targets": targets + [["1.1.1.1", 443]], "table": table})
         assert out["init_type"] == init_type
         assert out["targets"][0] == "error:ConnectionRefusedError:111", out
         if ip:
             assert out["targets"][1] == "error:OSError:101", out  # ENETUNREACH: no route out
+        assert out["targets"][-1] == "error:OSError:101", out  # nor to the internet
         assert greeter.accepted == before
         # ...but Nimbus, at the address it is given, and its own Runtime API.
         assert out["endpoint"] == f"http://127.0.0.1:{edge_port}"
