@@ -192,6 +192,8 @@ pub struct Spec {
     pub label: String,
     /// The CloudWatch Logs stream this environment writes to.
     pub log_stream: String,
+    /// The private network of a VPC function (the Runtime API listens inside it).
+    pub network: Option<Arc<crate::vpc::Network>>,
 }
 
 pub struct Env {
@@ -212,6 +214,8 @@ pub struct Env {
     /// invocation so back-to-back invocations do not pay a freeze and thaw each (a v1
     /// freezer transition can take tens of ms).
     freeze: Arc<Mutex<(u64, bool)>>,
+    /// A VPC function's private network, kept while the environment lives.
+    _network: Option<Arc<crate::vpc::Network>>,
 }
 
 /// Environments are recycled after this long, busy or not (as AWS does every few
@@ -260,7 +264,10 @@ impl Env {
     /// Starts the process and its Runtime API listener.
     pub async fn start(spec: Spec, fingerprint: String) -> Result<Arc<Env>, String> {
         let log_stream = spec.log_stream.clone();
-        let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| format!("cannot bind the Runtime API: {e}"))?;
+        let listener = match &spec.network {
+            Some(n) => n.runtime_listener().await?,
+            None => TcpListener::bind("127.0.0.1:0").await.map_err(|e| format!("cannot bind the Runtime API: {e}"))?,
+        };
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let (tx, rx) = mpsc::channel::<Invocation>(1);
         let shared = Shared::new(rx, spec.cgroup.clone());
@@ -341,6 +348,7 @@ impl Env {
             reported_init: AtomicBool::new(false),
             broken: AtomicBool::new(false),
             cgroup,
+            _network: spec.network,
         }))
     }
 
@@ -352,13 +360,17 @@ impl Env {
         log_stream: String,
         cgroup: Option<Arc<nimbus_sandbox::Cgroup>>,
         fingerprint: String,
+        network: Option<Arc<crate::vpc::Network>>,
         launch: L,
     ) -> Result<Arc<Env>, String>
     where
         L: FnOnce(String) -> F,
         F: std::future::Future<Output = Result<Adopted, String>>,
     {
-        let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| format!("cannot bind the Runtime API: {e}"))?;
+        let listener = match &network {
+            Some(n) => n.runtime_listener().await?,
+            None => TcpListener::bind("127.0.0.1:0").await.map_err(|e| format!("cannot bind the Runtime API: {e}"))?,
+        };
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let (tx, rx) = mpsc::channel::<Invocation>(1);
         let shared = Shared::new(rx, cgroup.clone());
@@ -403,6 +415,7 @@ impl Env {
             reported_init: AtomicBool::new(false),
             broken: AtomicBool::new(false),
             cgroup,
+            _network: network,
         }))
     }
 

@@ -12,6 +12,8 @@
 //!   unprivileged uid with no capabilities and a seccomp filter, in its own cgroup (memory,
 //!   CPU, pids; frozen between invocations). What the host cannot enforce is logged once
 //!   at start; `strict` refuses to run functions then, `off` runs plain subprocesses.
+//! - `VpcConfig` ([`vpc`]): environments of a function in a VPC run in a private network
+//!   namespace that reaches only Nimbus' edge (served inside it) and their Runtime API.
 //! - Warm reuse, reserved/account concurrency and idle reaping ([`pool`]).
 //! - `Event` invocations are queued durably (keyspace `lambda.events`, keyed by due time)
 //!   and run by a background worker with AWS's two retries.
@@ -25,6 +27,7 @@ mod policy;
 mod pool;
 mod runtimes;
 mod template;
+mod vpc;
 
 use std::collections::{BTreeMap, HashSet};
 use std::convert::Infallible;
@@ -49,6 +52,7 @@ use env::{Env, Outcome, Spec};
 use model::{function_arn, FunctionRecord, QueuedEvent, EVENTS, FUNCTIONS};
 use pool::{Pools, Throttle};
 use runtimes::Runtimes;
+pub use vpc::VpcEndpoint;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
@@ -142,6 +146,8 @@ struct Inner {
     code_source: std::sync::OnceLock<Arc<dyn CodeSource>>,
     /// Snapshot templates: environments forked from an initialised process ([`template`]).
     templates: template::Templates,
+    /// Private networks of VPC functions' environments ([`vpc`]).
+    networks: vpc::Networks,
 }
 
 /// Temporary credentials for a function's execution role, as an environment gets them
@@ -242,6 +248,12 @@ impl Lambda {
         let _ = self.inner.code_source.set(source);
     }
 
+    /// Serves Nimbus' edge inside the private network of each VPC function's environments
+    /// with `endpoint`. Without it, functions with a `VpcConfig` cannot start.
+    pub fn serve_vpc_endpoint_with(&self, endpoint: Arc<dyn VpcEndpoint>) {
+        self.inner.networks.serve_endpoint_with(endpoint);
+    }
+
     /// Starts the service: discovers runtimes, writes the bootstrap programs, starts the
     /// code-download listener, the async-invoke worker and the idle reaper.
     pub async fn start(store: Store, config: LambdaConfig) -> Result<Arc<Lambda>, String> {
@@ -266,6 +278,7 @@ impl Lambda {
             .await
             .map_err(|e| format!("cannot start the Lambda code listener: {e}"))?;
         let code_addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let networks = vpc::Networks::new(config.edge);
         let inner = Arc::new(Inner {
             store,
             config,
@@ -281,6 +294,7 @@ impl Lambda {
             credentials: std::sync::OnceLock::new(),
             code_source: std::sync::OnceLock::new(),
             templates: template::Templates::new(),
+            networks,
         });
         tokio::spawn(serve_code(listener, inner.store.clone()));
         tokio::spawn(events_worker(inner.clone()));
@@ -559,6 +573,7 @@ impl Inner {
             return Err(invalid("Layers are not supported by Nimbus yet."));
         }
         let snap_start = template::check_snap_start(input.snap_start.as_ref().and_then(|s| s.apply_on.as_deref()), &runtime)?;
+        let vpc = input.vpc_config.as_ref().map(vpc::check).transpose()?;
         let c = &input.code;
         let (zip, from_s3) = self
             .code_from(ctx, c.zip_file.as_ref().map(|z| &z.0), &c.s3_bucket, &c.s3_key, &c.s3_object_version, c.image_uri.is_some())
@@ -593,6 +608,7 @@ impl Inner {
             logging: input.logging_config.clone(),
             policy: Vec::new(),
             snap_start,
+            vpc,
         };
         self.save(&rec)?;
         Ok(rec.configuration())
@@ -762,6 +778,9 @@ impl Inner {
         }
         if let Some(s) = &input.snap_start {
             rec.snap_start = s.apply_on.clone();
+        }
+        if let Some(v) = &input.vpc_config {
+            rec.vpc = Some(vpc::check(v)?);
         }
         template::check_snap_start(rec.snap_start.as_deref(), rec.runtime.as_deref().unwrap_or_default())?;
         rec.last_modified = last_modified();
@@ -975,6 +994,10 @@ impl Inner {
         vars.insert("TZ".into(), ":UTC".into());
         vars.insert("PYTHONUNBUFFERED".into(), "1".into());
         vars.insert("AWS_ENDPOINT_URL".into(), format!("http://{}", loopback(self.config.edge)));
+        let private_net = self.networks.wanted(rec.vpc.as_ref(), &host, &rec.name);
+        if private_net {
+            vars.insert("AWS_ENDPOINT_URL".into(), self.networks.endpoint_url());
+        }
         let creds = match self.credentials.get() {
             Some(issuer) => issuer.assume(&rec.role, &rec.name).await?,
             // A 12-digit access key acts in that account at an edge that does not check
@@ -1033,13 +1056,19 @@ impl Inner {
                 sandbox: &sb,
                 cgroup: cgroup.clone(),
                 enabled: rec.snap_start.as_deref() != Some("None"),
+                network: private_net.then_some(&self.networks),
             })
             .await;
         if let Some(started) = forked {
             return Ok(started);
         }
+        let network = match private_net {
+            true => Some(self.networks.create().await.map_err(|e| AwsError::new(500, "ServiceException", e))?),
+            false => None,
+        };
+        sb.netns = network.as_ref().map(|n| n.netns());
         let command = sb.command(&host, cgroup.as_deref()).map_err(|e| AwsError::internal(format!("cannot prepare the sandbox: {e}")))?;
-        let spec = Spec { program, command, cgroup, label: rec.name.clone(), log_stream };
+        let spec = Spec { program, command, cgroup, label: rec.name.clone(), log_stream, network };
         match Env::start(spec, fingerprint).await {
             Ok(e) => Ok(Ok(e)),
             Err(msg) => Ok(Err(Bytes::from(json!({"errorType": "Runtime.InvalidEntrypoint", "errorMessage": msg}).to_string()))),

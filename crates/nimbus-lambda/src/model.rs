@@ -49,6 +49,9 @@ pub struct FunctionRecord {
     /// server's default (`NIMBUS_LAMBDA_SNAPSHOTS`), see the template module.
     #[serde(default)]
     pub snap_start: Option<String>,
+    /// `VpcConfig` as last set (unset: never attached), see the vpc module.
+    #[serde(default)]
+    pub vpc: Option<crate::vpc::VpcRecord>,
 }
 
 impl FunctionRecord {
@@ -95,6 +98,7 @@ impl FunctionRecord {
                 ),
             }),
             runtime_version_config: None,
+            vpc_config: crate::vpc::render(self.vpc.as_ref(), &self.account, &self.region),
             logging_config: Some(self.logging.clone().unwrap_or_else(|| t::LoggingConfig {
                 log_format: Some("Text".into()),
                 log_group: Some(self.log_group()),

@@ -71,6 +71,10 @@
 //! isolate, and doing it safely (re-initialising libuv's loop and V8's platform threads in
 //! the child) needs a native addon Nimbus does not ship. This is said once in the log.
 //!
+//! A VPC function's template runs in a private network namespace of its own and every
+//! environment forked from it stays in it (see the vpc module); each fork's Runtime API
+//! listener is opened inside that namespace.
+//!
 //! A template counts as idle memory: it is killed when its function is updated or
 //! deleted ([`Templates::retire`]) and when the function has not started an environment
 //! for the idle timeout ([`Templates::reap`]). Environments already forked outlive their
@@ -160,6 +164,8 @@ struct Template {
     last_used: Mutex<Instant>,
     /// The template's own cgroup (it returns there after each fork).
     cgroup: Option<Arc<nimbus_sandbox::Cgroup>>,
+    /// A VPC function's private network: the template runs in it and its forks inherit it.
+    network: Option<Arc<crate::vpc::Network>>,
 }
 
 impl Template {
@@ -205,6 +211,8 @@ pub struct Request<'a> {
     pub cgroup: Option<Arc<nimbus_sandbox::Cgroup>>,
     /// The function's own switch (`SnapStart.ApplyOn` not `None`).
     pub enabled: bool,
+    /// Set for a VPC function: the template gets a private network of its own.
+    pub network: Option<&'a crate::vpc::Networks>,
 }
 
 impl Default for Templates {
@@ -534,6 +542,11 @@ async fn start_template(req: &Request<'_>) -> Result<Arc<Template>, StartError> 
     if req.host.mode != nimbus_sandbox::Mode::Off && req.host.namespaces && req.host.root {
         sb.env.insert("NIMBUS_TEMPLATE_ISOLATE".into(), "1".into());
     }
+    let network = match req.network {
+        Some(n) => Some(n.create().await?),
+        None => None,
+    };
+    sb.netns = network.as_ref().map(|n| n.netns());
     let cgroup = match sb.cgroup(req.host, &format!("env-{}-tpl-{}", std::process::id(), uuid::Uuid::new_v4().simple())) {
         Ok(c) => c.map(Arc::new),
         Err(e) => return Err(format!("template cgroup: {e}").into()),
@@ -631,6 +644,7 @@ async fn start_template(req: &Request<'_>) -> Result<Arc<Template>, StartError> 
         dead,
         last_used: Mutex::new(Instant::now()),
         cgroup,
+        network,
     }))
 }
 
@@ -650,8 +664,9 @@ async fn fork(t: &Arc<Template>, req: &Request<'_>) -> Result<Arc<Env>, String> 
     }
     let tmp_bytes = req.sandbox.tmp_mb * 1024 * 1024;
     let cgroup = req.cgroup.clone();
+    let network = t.network.clone();
     let t = t.clone();
-    Env::start_adopted(req.label.to_string(), req.log_stream.to_string(), req.cgroup.clone(), req.fingerprint.to_string(), move |api| async move {
+    Env::start_adopted(req.label.to_string(), req.log_stream.to_string(), req.cgroup.clone(), req.fingerprint.to_string(), network, move |api| async move {
         per_env.insert("AWS_LAMBDA_RUNTIME_API".into(), serde_json::Value::String(api));
         let cfg = serde_json::json!({"isolate": isolate, "tmp_bytes": tmp_bytes, "seccomp": seccomp, "env": per_env});
         let forked = tokio::task::spawn_blocking(move || fork_blocking(&t, cgroup.as_deref(), cfg))

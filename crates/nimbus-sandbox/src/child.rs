@@ -58,6 +58,8 @@ pub(crate) struct Prepared {
     /// Init keeps reaping after the program exits, until the namespace is empty (a
     /// snapshot template: the environments forked from it outlive it).
     pub linger: bool,
+    /// A network namespace to join first (`-1`: stay in the server's).
+    pub netns: c_int,
 }
 
 fn cstr(p: &std::path::Path) -> io::Result<CString> {
@@ -336,6 +338,10 @@ pub(crate) unsafe fn run(p: &Prepared) -> io::Result<()> {
             write_file(f, b"0", 0, b"join cgroup")?;
         }
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+        if p.netns >= 0 {
+            // While still privileged: every process of the environment inherits it.
+            check(libc::setns(p.netns, libc::CLONE_NEWNET), b"join network namespace")?;
+        }
         if p.namespaces {
             check(libc::unshare(libc::CLONE_NEWPID), b"unshare pid")?;
             let host_pid = libc::getpid();

@@ -21,6 +21,9 @@
 //!    module, keyring, reboot, swap, namespace (`unshare`, `setns`, `clone` with a
 //!    namespace flag), bpf and perf calls.
 //!
+//! An environment with a private network ([`Sandbox::netns`], a function with a
+//! `VpcConfig`) first joins that namespace, made by the server beforehand ([`net`]).
+//!
 //! A `pre_exec` hook is enough: everything it needs (C strings, the BPF program, the
 //! mount list) is computed before fork, and what the kernel requires to happen in a
 //! process of its own (being PID 1 of the namespace) is done with plain `fork` inside the
@@ -39,6 +42,7 @@
 pub mod cgroup;
 mod child;
 pub mod mounts;
+pub mod net;
 pub mod seccomp;
 
 use std::collections::BTreeMap;
@@ -87,6 +91,9 @@ pub struct Host {
     pub namespaces: bool,
     pub seccomp: bool,
     pub cgroups: Layout,
+    /// Whether the server can make private network namespaces ([`net`]: functions with a
+    /// `VpcConfig`).
+    pub network: bool,
     /// Where each environment's new root tmpfs is mounted (inside its own mount namespace).
     pub root_mount: PathBuf,
 }
@@ -100,7 +107,7 @@ impl Host {
             .find(|p| std::fs::create_dir_all(p).is_ok())
             .unwrap_or_else(|| PathBuf::from("/tmp/nimbus-sandbox-root"));
         if mode == Mode::Off {
-            return Host { mode, root: false, namespaces: false, seccomp: false, cgroups: Layout::default(), root_mount };
+            return Host { mode, root: false, namespaces: false, seccomp: false, cgroups: Layout::default(), network: false, root_mount };
         }
         // SAFETY: geteuid has no preconditions.
         let root = unsafe { libc::geteuid() } == 0;
@@ -108,7 +115,8 @@ impl Host {
         let cgroups = if root { Layout::detect() } else { Layout::default() };
         cgroups.sweep();
         release_at_exit(&cgroups);
-        Host { mode, root, namespaces, seccomp, cgroups, root_mount }
+        let network = root && net::probe();
+        Host { mode, root, namespaces, seccomp, cgroups, network, root_mount }
     }
 
     /// Each limit this host cannot enforce, in words.
@@ -137,6 +145,9 @@ impl Host {
         }
         if !self.cgroups.freezer() {
             m.push("freezing idle environments (no cgroup freezer)".to_string());
+        }
+        if !self.network {
+            m.push("private network of functions with VpcConfig (no network namespaces: they reach the host network)".to_string());
         }
         m
     }
@@ -167,6 +178,9 @@ impl Host {
         }
         if self.cgroups.freezer() {
             on.push("freezer");
+        }
+        if self.network {
+            on.push("netns for VpcConfig");
         }
         format!("{} ({}; {})", self.mode.as_str(), on.join(", "), self.cgroups.describe())
     }
@@ -253,6 +267,9 @@ pub struct Sandbox {
     pub template: bool,
     /// Descriptors (already open in the server, close-on-exec) the program inherits.
     pub keep_fds: Vec<i32>,
+    /// A private network namespace the environment joins (`setns`) before it drops its
+    /// privileges (a function with `VpcConfig`); ignored with [`Mode::Off`].
+    pub netns: Option<std::sync::Arc<net::Netns>>,
 }
 
 impl Sandbox {
@@ -272,6 +289,7 @@ impl Sandbox {
             env: BTreeMap::new(),
             template: false,
             keep_fds: Vec::new(),
+            netns: None,
         }
     }
 
@@ -323,6 +341,7 @@ impl Sandbox {
             filter: (sandboxed && host.seccomp).then(|| if self.template { seccomp::template_filter() } else { seccomp::filter() }),
             keep_fds: self.keep_fds.clone(),
             linger: self.template,
+            netns: self.netns.as_ref().map_or(-1, |n| n.fd()),
         };
         if !sandboxed {
             let keep = self.keep_fds.clone();
@@ -341,10 +360,15 @@ impl Sandbox {
             }
             return Ok(cmd);
         }
+        // The namespace descriptor in `prepared` stays open while the command exists.
+        let netns = self.netns.clone();
         // SAFETY: `child::run` only makes async-signal-safe syscalls and does not allocate;
         // `prepared` is moved into the closure and lives as long as the command.
         unsafe {
-            cmd.pre_exec(move || child::run(&prepared));
+            cmd.pre_exec(move || {
+                let _hold = &netns;
+                child::run(&prepared)
+            });
         }
         Ok(cmd)
     }

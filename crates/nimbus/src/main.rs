@@ -171,6 +171,7 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     // S3 event notifications go to Lambda's durable async queue.
     s3.set_event_target(Arc::new(wiring::LambdaEvents(lambda.clone())));
     edge.register(lambda.clone());
+    let vpc_lambda = lambda.clone();
     // API Gateway invokes proxy integrations through Lambda's Invoke operation.
     let apigw = nimbus_apigateway::ApiGateway::new(store.clone(), Arc::new(nimbus_apigateway::HandlerInvoker::new(lambda)), addr.port());
     apigw.set_lambda_permissions(config.apigateway_lambda_permissions.apigateway());
@@ -186,7 +187,10 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         if auth == AuthMode::Off { "off" } else { "sigv4" },
         config.durability.as_str(),
     );
-    nimbus_edge::serve(listener, Arc::new(edge), shutdown_signal()).await;
+    let edge = Arc::new(edge);
+    // VPC functions reach Nimbus through the same router, served inside their network.
+    vpc_lambda.serve_vpc_endpoint_with(Arc::new(wiring::EdgeInVpc(Arc::downgrade(&edge))));
+    nimbus_edge::serve(listener, edge, shutdown_signal()).await;
     store.sync().map_err(|e| format!("could not flush storage: {e}"))?;
     tracing::info!("stopped");
     Ok(())

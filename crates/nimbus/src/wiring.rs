@@ -51,6 +51,23 @@ impl nimbus_lambda::RoleCredentials for RoleSessions {
     }
 }
 
+/// Nimbus' edge served inside a VPC function's private network (on a listener Lambda
+/// opened in that network namespace), with the same router as the main listener. Weak:
+/// the edge owns Lambda's handler.
+pub struct EdgeInVpc(pub std::sync::Weak<nimbus_edge::Edge>);
+
+impl nimbus_lambda::VpcEndpoint for EdgeInVpc {
+    fn serve(&self, listener: tokio::net::TcpListener) -> tokio::task::JoinHandle<()> {
+        let edge = self.0.clone();
+        tokio::spawn(async move {
+            if let Some(edge) = edge.upgrade() {
+                // Runs until Lambda aborts it (the network's last environment is gone).
+                nimbus_edge::serve(listener, edge, std::future::pending()).await;
+            }
+        })
+    }
+}
+
 /// Lambda deployment packages named by `S3Bucket`/`S3Key`, read from Nimbus' S3.
 pub struct S3Code(pub Arc<nimbus_s3::S3Front>);
 
