@@ -74,13 +74,32 @@ class _Headers(dict):
         return dict.__contains__(self, key.lower())
 
 
+def _connect(host, port):
+    """A TCP connection; a numeric address is connected directly: the first getaddrinfo
+    of a process loads the NSS modules and reads their files, which costs milliseconds
+    on every cold start."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+        except OSError:
+            continue
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.connect((host, port))
+        except OSError:
+            sock.close()
+            raise
+        return sock
+    return socket.create_connection((host, port))
+
+
 class _Conn:
     """One kept-alive HTTP/1.1 connection to the Runtime API. A minimal client on a raw
     socket: http.client parses headers with the email package, which costs more CPU
     per invocation than everything else a no-op function does."""
 
     def __init__(self):
-        self.sock = socket.create_connection((HOST, int(PORT or 80)))
+        self.sock = _connect(HOST, int(PORT or 80))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = b""
 
@@ -387,6 +406,14 @@ def _template(fd):
     import random  # noqa: F401
     import select  # noqa: F401
     import gc
+
+    try:
+        # Loads the resolver's NSS modules once, here: a function's first connection to
+        # Nimbus (AWS_ENDPOINT_URL) then resolves without loading them in every environment.
+        socket.getaddrinfo("127.0.0.1", 0, type=socket.SOCK_STREAM)
+        socket.getaddrinfo("localhost", 0, type=socket.SOCK_STREAM)
+    except OSError:
+        pass
 
     # Objects made at init go to the permanent generation: the collector never walks
     # (and so never copies) the template's pages in the environments.
