@@ -1,6 +1,7 @@
 """Lambda versions, aliases and provisioned concurrency against the real binary (boto3)."""
 
 import base64
+import re
 import json
 import time
 
@@ -428,3 +429,34 @@ def test_provisioned_concurrency_init_failure(server):
     failed = wait_status(lam, "pc-bad", "1", "FAILED")
     assert "init is broken" in failed["StatusReason"]
     assert failed["AllocatedProvisionedConcurrentExecutions"] == 0
+
+
+def test_snapstart_versions_report_restore_and_hook_failures(server):
+    lam = server.client("lambda")
+    create(lam, "snapver", code("A"), SnapStart={"ApplyOn": "PublishedVersions"})
+    v = lam.publish_version(FunctionName="snapver")
+    assert v["SnapStart"] == {"ApplyOn": "PublishedVersions", "OptimizationStatus": "On"}
+    r, out = invoke(lam, "snapver:1", {}, LogType="Tail")
+    assert out["init"] == "snap-start"
+    report = [l for l in log_of(r).splitlines() if l.startswith("REPORT")][0]
+    assert "Init Duration" not in report
+    assert re.search(r"\tRestore Duration: [0-9.]+ ms\tBilled Restore Duration: [0-9]+ ms\t$", report), report
+    # A warm environment reports neither.
+    r, out = invoke(lam, "snapver:1", {}, LogType="Tail")
+    assert "Restore Duration" not in log_of(r) and "Init Duration" not in log_of(r)
+
+    create(lam, "snapbad", {"index.py": (
+        "from snapshot_restore_py import register_after_restore\n"
+        "@register_after_restore\n"
+        "def boom():\n"
+        "    raise RuntimeError('cannot reconnect')\n"
+        "def handler(event, context):\n"
+        "    return 'unreachable'\n")}, SnapStart={"ApplyOn": "PublishedVersions"})
+    lam.publish_version(FunctionName="snapbad")
+    with pytest.raises(ClientError) as e:
+        invoke(lam, "snapbad", {}, Qualifier="1")
+    code_, message, status = err(e)
+    assert (code_, status) == ("SnapStartException", 400) and "cannot reconnect" in message
+    # $LATEST keeps Nimbus' behaviour: the hook's error is the function's error.
+    r, out = invoke(lam, "snapbad", {})
+    assert r["FunctionError"] == "Unhandled" and out["errorType"] == "Runtime.AfterRestoreError"

@@ -1071,7 +1071,7 @@ impl Inner {
             })
             .await;
         if let Some(started) = forked {
-            return Ok(started);
+            return Ok(versions::note_restored(started));
         }
         let command = sb.command(&host, cgroup.as_deref()).map_err(|e| AwsError::internal(format!("cannot prepare the sandbox: {e}")))?;
         let spec = Spec { program, command, cgroup, label: rec.name.clone(), log_stream };
@@ -1118,6 +1118,9 @@ impl Inner {
             .run(request_id, &rec.qualified_arn(), payload, client_context, rec.timeout as u64 * 1000, rec.memory, want_log)
             .await;
         versions::label_start(&mut r.log, rec.version_name());
+        if rec.version.is_some() {
+            versions::label_restore(&mut r.log, &env.log_stream);
+        }
         let log_stream = env.log_stream.clone();
         self.pools.release(&key, env, &fp);
         drop(slot);
@@ -1177,6 +1180,7 @@ impl Inner {
             _ => {
                 let tail = input.log_type.as_deref() == Some("Tail");
                 let (outcome, log) = self.execute(&rec, &ctx.request_id, payload, client_context, tail).await?;
+                let outcome = versions::snap_start_failure(&rec, outcome)?;
                 let mut value = json!({"StatusCode": 200, "ExecutedVersion": rec.version_name()});
                 if tail {
                     let start = log.len().saturating_sub(4096);

@@ -72,6 +72,70 @@ pub fn label_start(log: &mut Vec<u8>, version: &str) {
     }
 }
 
+/// Log streams of environments restored from a snapshot whose first REPORT is still to
+/// come (bounded: a stream whose environment never ran is dropped with the rest).
+static RESTORED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+const MAX_RESTORED: usize = 4096;
+
+/// Remembers that a started environment was forked from a snapshot template.
+pub fn note_restored(started: Result<std::sync::Arc<crate::env::Env>, bytes::Bytes>) -> Result<std::sync::Arc<crate::env::Env>, bytes::Bytes> {
+    if let Ok(env) = &started {
+        let mut r = RESTORED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if r.len() >= MAX_RESTORED {
+            r.clear();
+        }
+        r.push(env.log_stream.clone());
+    }
+    started
+}
+
+/// A published version's environment restored from a snapshot reports its start as
+/// SnapStart does: `Restore Duration: X ms\tBilled Restore Duration: Y ms` in place of
+/// `Init Duration` (Y is X rounded up: Nimbus bills no hooks separately).
+pub fn label_restore(log: &mut Vec<u8>, stream: &str) {
+    let restored = {
+        let mut r = RESTORED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match r.iter().position(|s| s == stream) {
+            Some(i) => {
+                r.swap_remove(i);
+                true
+            }
+            None => false,
+        }
+    };
+    if !restored {
+        return;
+    }
+    let text = String::from_utf8_lossy(log).into_owned();
+    let Some(at) = text.rfind("\tInit Duration: ") else { return };
+    let rest = &text[at + "\tInit Duration: ".len()..];
+    let Some(end) = rest.find(" ms") else { return };
+    let Ok(ms) = rest[..end].parse::<f64>() else { return };
+    let replaced = format!(
+        "{}\tRestore Duration: {ms:.2} ms\tBilled Restore Duration: {} ms{}",
+        &text[..at],
+        ms.ceil() as u64,
+        &rest[end + " ms".len()..]
+    );
+    *log = replaced.into_bytes();
+}
+
+/// A published version whose `after_restore` hook failed answers `SnapStartException`
+/// (400, as AWS) rather than a function error.
+pub fn snap_start_failure(rec: &FunctionRecord, outcome: crate::env::Outcome) -> Result<crate::env::Outcome, AwsError> {
+    let crate::env::Outcome::FunctionError(body) = &outcome else { return Ok(outcome) };
+    if rec.version.is_none() {
+        return Ok(outcome);
+    }
+    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(body) else { return Ok(outcome) };
+    if doc.get("errorType").and_then(|v| v.as_str()) != Some("Runtime.AfterRestoreError") {
+        return Ok(outcome);
+    }
+    let message = doc.get("errorMessage").and_then(|v| v.as_str()).unwrap_or_default();
+    Err(AwsError::new(400, "SnapStartException", format!("The afterRestore() runtime hook encountered an error: {message}. For more information, check the Amazon CloudWatch logs."))
+        .with_field("Type", "User".into()))
+}
+
 /// What makes two publications the same version: code and configuration, not the
 /// description, revision, timestamps, policy or tags.
 fn publish_digest(r: &FunctionRecord) -> String {
@@ -451,6 +515,18 @@ mod tests {
         let mut odd = b"garbage".to_vec();
         label_start(&mut odd, "3");
         assert_eq!(odd, b"garbage".to_vec());
+    }
+
+    #[test]
+    fn restore_replaces_init_duration() {
+        let mut log = b"START x\nREPORT RequestId: x\tDuration: 1.00 ms\tBilled Duration: 1 ms\tMemory Size: 128 MB\tMax Memory Used: 9 MB\tInit Duration: 3.21 ms\t\n".to_vec();
+        label_restore(&mut log, "not-restored");
+        assert!(String::from_utf8_lossy(&log).contains("Init Duration: 3.21 ms"));
+        note_restored(Err(bytes::Bytes::new())).ok();
+        RESTORED.lock().unwrap().push("s1".into());
+        label_restore(&mut log, "s1");
+        let text = String::from_utf8(log).unwrap();
+        assert!(text.ends_with("Max Memory Used: 9 MB\tRestore Duration: 3.21 ms\tBilled Restore Duration: 4 ms\t\n"), "{text}");
     }
 
     #[test]
