@@ -460,3 +460,86 @@ def test_snapstart_versions_report_restore_and_hook_failures(server):
     # $LATEST keeps Nimbus' behaviour: the hook's error is the function's error.
     r, out = invoke(lam, "snapbad", {})
     assert r["FunctionError"] == "Unhandled" and out["errorType"] == "Runtime.AfterRestoreError"
+
+
+def test_api_gateway_integration_through_an_alias(server):
+    import requests
+
+    lam = server.client("lambda")
+    create(lam, "gw", code("one"))
+    lam.publish_version(FunctionName="gw")
+    update_code(lam, "gw", "two")
+    lam.create_alias(FunctionName="gw", Name="live", FunctionVersion="1")
+    apigw = server.client("apigateway")
+    api = apigw.create_rest_api(name="alias")
+    res = apigw.create_resource(restApiId=api["id"], parentId=api["rootResourceId"], pathPart="mark")
+    apigw.put_method(restApiId=api["id"], resourceId=res["id"], httpMethod="GET", authorizationType="NONE")
+    uri = f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{arn('gw', 'live')}/invocations"
+    apigw.put_integration(restApiId=api["id"], resourceId=res["id"], httpMethod="GET", type="AWS", integrationHttpMethod="POST", uri=uri)
+    apigw.put_method_response(restApiId=api["id"], resourceId=res["id"], httpMethod="GET", statusCode="200")
+    apigw.put_integration_response(restApiId=api["id"], resourceId=res["id"], httpMethod="GET", statusCode="200")
+    apigw.create_deployment(restApiId=api["id"], stageName="prod")
+    target = f"{server.endpoint}/restapis/{api['id']}/prod/_user_request_/mark"
+
+    # A permission on the unqualified function does not cover the alias (as AWS).
+    lam.add_permission(FunctionName="gw", StatementId="fn", Action="lambda:InvokeFunction", Principal="apigateway.amazonaws.com")
+    assert requests.get(target).status_code == 500
+    lam.add_permission(FunctionName="gw", Qualifier="live", StatementId="alias", Action="lambda:InvokeFunction", Principal="apigateway.amazonaws.com")
+    r = requests.get(target)
+    assert r.status_code == 200 and r.json()["mark"] == "one" and r.json()["version"] == "1"
+
+
+def test_old_versions_keep_their_code(server):
+    import urllib.request
+
+    lam = server.client("lambda")
+    create(lam, "blob", code("A"))
+    v1 = lam.publish_version(FunctionName="blob")
+    update_code(lam, "blob", "B")
+    update_code(lam, "blob", "C")
+    loc = lam.get_function(FunctionName="blob", Qualifier="1")["Code"]["Location"]
+    data = urllib.request.urlopen(loc).read()
+    import hashlib
+
+    assert base64.b64encode(hashlib.sha256(data).digest()).decode() == v1["CodeSha256"]
+    lam.delete_function(FunctionName="blob", Qualifier="1")
+    with pytest.raises(Exception):
+        urllib.request.urlopen(loc).read()
+
+
+S3_WRITER = """
+import boto3, json, os
+
+def handler(event, context):
+    key = event['Records'][0]['s3']['object']['key']
+    boto3.client('s3').put_object(Bucket='notes', Key='seen/' + key, Body=json.dumps({'version': os.environ['AWS_LAMBDA_FUNCTION_VERSION'], 'mark': %r}))
+"""
+
+
+def test_s3_notifications_to_an_alias(server):
+    lam = server.client("lambda")
+    s3 = server.client("s3")
+    create(lam, "s3alias", {"index.py": S3_WRITER % "one"}, Timeout=30)
+    lam.publish_version(FunctionName="s3alias")
+    lam.update_function_code(FunctionName="s3alias", ZipFile=make_zip({"index.py": S3_WRITER % "two"}))
+    lam.create_alias(FunctionName="s3alias", Name="live", FunctionVersion="1")
+    s3.create_bucket(Bucket="notes")
+    s3.put_bucket_notification_configuration(Bucket="notes", NotificationConfiguration={
+        "LambdaFunctionConfigurations": [{"LambdaFunctionArn": arn("s3alias", "live"), "Events": ["s3:ObjectCreated:*"],
+                                          "Filter": {"Key": {"FilterRules": [{"Name": "Prefix", "Value": "in/"}]}}}],
+    })
+    s3.put_object(Bucket="notes", Key="in/a.txt", Body=b"x")
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            got = json.loads(s3.get_object(Bucket="notes", Key="seen/in/a.txt")["Body"].read())
+            break
+        except ClientError:
+            time.sleep(0.1)
+    else:
+        raise AssertionError("the alias was not invoked")
+    assert got == {"version": "1", "mark": "one"}
+    with pytest.raises(ClientError):
+        s3.put_bucket_notification_configuration(Bucket="notes", NotificationConfiguration={
+            "LambdaFunctionConfigurations": [{"LambdaFunctionArn": arn("s3alias", "nope"), "Events": ["s3:ObjectCreated:*"]}],
+        })
