@@ -13,6 +13,8 @@
 //!   CPU, pids; frozen between invocations). What the host cannot enforce is logged once
 //!   at start; `strict` refuses to run functions then, `off` runs plain subprocesses.
 //! - Warm reuse, reserved/account concurrency and idle reaping ([`pool`]).
+//! - Published versions and qualified names ([`versions`]), aliases with weighted routing
+//!   ([`aliases`]), provisioned concurrency kept initialised ahead ([`provisioned`]).
 //! - `Event` invocations are queued durably (keyspace `lambda.events`, keyed by due time)
 //!   and run by a background worker with AWS's two retries.
 //! - Code download: `GetFunction`'s `Code.Location` points at a small loopback HTTP
