@@ -135,6 +135,18 @@ def test_publish_list_and_invoke_versions(server):
         lam.list_functions(FunctionVersion="SOME")
     assert err(e)[0] == "ValidationException"
 
+    # Reserved concurrency covers every version of the function.
+    lam.put_function_concurrency(FunctionName="ver", ReservedConcurrentExecutions=0)
+    with pytest.raises(ClientError) as e:
+        invoke(lam, "ver:1", {})
+    assert err(e)[0] == "TooManyRequestsException"
+    assert lam.get_function(FunctionName="ver", Qualifier="1")["Concurrency"] == {"ReservedConcurrentExecutions": 0}
+    lam.delete_function_concurrency(FunctionName="ver")
+    page = lam.list_functions(FunctionVersion="ALL", MaxItems=2)
+    assert len(page["Functions"]) == 2 and page["NextMarker"]
+    rest = lam.list_functions(FunctionVersion="ALL", MaxItems=2, Marker=page["NextMarker"])
+    assert [f["Version"] for f in page["Functions"] + rest["Functions"]] == ["$LATEST", "1", "2"] and "NextMarker" not in rest
+
     # Publish on update and on create.
     out = update_code(lam, "ver", "D", Publish=True)
     assert out["Version"] == "3"
@@ -390,7 +402,12 @@ def test_provisioned_concurrency_lifecycle(server):
     assert err(e) == ("ResourceConflictException", "Version is pointed by a Provisioned Concurrency alias", 409)
 
     # Reserved concurrency bounds the function's provisioned concurrency.
+    with pytest.raises(ClientError) as e:
+        lam.put_function_concurrency(FunctionName="pc", ReservedConcurrentExecutions=0)
+    assert err(e)[0] == "InvalidParameterValueException"
     lam.put_function_concurrency(FunctionName="pc", ReservedConcurrentExecutions=1)
+    # With reserved concurrency the function's provisioned concurrency is inside it.
+    assert lam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"] == 999
     with pytest.raises(ClientError) as e:
         lam.put_provisioned_concurrency_config(FunctionName="pc", Qualifier="live", ProvisionedConcurrentExecutions=2)
     assert err(e) == ("InvalidParameterValueException", "Requested Provisioned Concurrency should not be greater than the reservedConcurrentExecution for function", 400)

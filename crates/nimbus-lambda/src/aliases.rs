@@ -128,6 +128,8 @@ impl Inner {
         other.alias = Some(alias_name);
         other.policy = rec.policy;
         other.revision_id = rec.revision_id;
+        other.reserved_concurrency = rec.reserved_concurrency;
+        other.tags = rec.tags;
         Ok(other)
     }
 

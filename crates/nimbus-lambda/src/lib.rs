@@ -831,7 +831,7 @@ impl Inner {
         if v < 0 {
             check_range(v, 0, i32::MAX, "reservedConcurrentExecutions")?;
         }
-        let others = self.total_reserved(&rec.account, Some(&rec.name))?;
+        let others = self.total_reserved(&rec.account, Some(&rec.name))? + self.check_reserved_covers_provisioned(&rec, v)?;
         if i64::from(self.config.account_concurrency) - others - i64::from(v) < 100 {
             return Err(invalid(
                 "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [100].",

@@ -186,6 +186,18 @@ impl Inner {
         self.provisioned_sum(account, |_, _| true)
     }
 
+    /// PutFunctionConcurrency of `reserved` on `f`: its provisioned concurrency must fit
+    /// in it. Answers the provisioned concurrency of the account's other functions without
+    /// reserved concurrency (it, too, keeps the unreserved pool from its minimum).
+    pub(crate) fn check_reserved_covers_provisioned(&self, f: &FunctionRecord, reserved: i32) -> Result<i64, AwsError> {
+        let own: i64 = self.all_provisioned(&function_prefix(&f.account, &f.region, &f.name))?.iter().map(|(_, c)| i64::from(c.requested)).sum();
+        if own > i64::from(reserved) {
+            return Err(invalid("Requested Provisioned Concurrency should not be greater than the reservedConcurrentExecution for function"));
+        }
+        let prefix = function_prefix(&f.account, &f.region, &f.name);
+        self.provisioned_sum(&f.account, |k, _| !k.starts_with(&prefix))
+    }
+
     fn provisioned_sum(&self, account: &str, include: impl Fn(&str, &Config) -> bool) -> Result<i64, AwsError> {
         let mut sum = 0i64;
         let mut reserved: HashMap<(String, String), bool> = HashMap::new();

@@ -185,8 +185,13 @@ impl Inner {
     /// `latest` resolved with a qualifier other than `$LATEST`: a version or an alias.
     pub(crate) fn resolve_qualified(&self, latest: FunctionRecord, q: &str) -> Result<FunctionRecord, AwsError> {
         let (account, region, name) = (latest.account.clone(), latest.region.clone(), latest.name.clone());
+        // Reserved concurrency and tags belong to the function, whichever version runs.
+        let (reserved, tags) = (latest.reserved_concurrency, latest.tags.clone());
         if is_version(q) {
-            return self.load_version(&account, &region, &name, q)?.ok_or_else(|| not_found(&region, &account, &name, Some(q)));
+            let mut rec = self.load_version(&account, &region, &name, q)?.ok_or_else(|| not_found(&region, &account, &name, Some(q)))?;
+            rec.reserved_concurrency = reserved;
+            rec.tags = tags;
+            return Ok(rec);
         }
         let alias = self.load_alias(&account, &region, &name, q)?.ok_or_else(|| not_found(&region, &account, &name, Some(q)))?;
         let mut rec = if alias.function_version == "$LATEST" {
@@ -198,6 +203,8 @@ impl Inner {
         rec.alias = Some(alias.name);
         rec.policy = alias.policy;
         rec.revision_id = alias.revision_id;
+        rec.reserved_concurrency = reserved;
+        rec.tags = tags;
         Ok(rec)
     }
 
@@ -235,7 +242,11 @@ impl Inner {
         let Some(n) = rec.version.as_deref().and_then(|v| v.parse::<u64>().ok()) else {
             return Err(AwsError::internal("a version record without a version number"));
         };
-        let v = serde_json::to_vec(rec).map_err(|e| AwsError::internal(e.to_string()))?;
+        // Function-level settings copied in by resolution are not the version's own.
+        let mut own = rec.clone();
+        own.reserved_concurrency = None;
+        own.tags = Default::default();
+        let v = serde_json::to_vec(&own).map_err(|e| AwsError::internal(e.to_string()))?;
         self.store.put(VERSIONS, version_key(&rec.account, &rec.region, &rec.name, n), v).map_err(store_err)
     }
 
