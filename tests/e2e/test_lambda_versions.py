@@ -20,6 +20,9 @@ def handler(event, context):
         raise ValueError('asked to fail')
     if event.get('exit'):
         os._exit(1)
+    if event.get('sleep'):
+        import time
+        time.sleep(event['sleep'])
     return {
         'mark': MARK,
         'version': os.environ.get('AWS_LAMBDA_FUNCTION_VERSION'),
@@ -560,3 +563,43 @@ def test_s3_notifications_to_an_alias(server):
         s3.put_bucket_notification_configuration(Bucket="notes", NotificationConfiguration={
             "LambdaFunctionConfigurations": [{"LambdaFunctionArn": arn("s3alias", "nope"), "Events": ["s3:ObjectCreated:*"]}],
         })
+
+
+def test_provisioned_overflow_and_alias_moves(server):
+    import threading
+
+    lam = server.client("lambda")
+    create(lam, "pc-move", code("one"), Timeout=30)
+    lam.publish_version(FunctionName="pc-move")
+    update_code(lam, "pc-move", "two")
+    lam.publish_version(FunctionName="pc-move")
+    lam.create_alias(FunctionName="pc-move", Name="live", FunctionVersion="1")
+    lam.put_provisioned_concurrency_config(FunctionName="pc-move", Qualifier="live", ProvisionedConcurrentExecutions=1)
+    wait_status(lam, "pc-move", "live", "READY")
+
+    # Two at once: one runs on the provisioned environment, the other on demand.
+    results = []
+
+    def call():
+        results.append(invoke(lam, "pc-move:live", {"sleep": 1.5})[1])
+
+    threads = [threading.Thread(target=call) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r["init"] == "provisioned-concurrency" for r in results) == [False, True], results
+    assert {r["mark"] for r in results} == {"one"}
+
+    # The alias moves to version 2: its provisioned environments follow.
+    lam.update_alias(FunctionName="pc-move", Name="live", FunctionVersion="2")
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if lam.get_provisioned_concurrency_config(FunctionName="pc-move", Qualifier="live")["Status"] == "READY":
+            r, out = invoke(lam, "pc-move:live", {})
+            if out["init"] == "provisioned-concurrency":
+                assert out["mark"] == "two" and r["ExecutedVersion"] == "2"
+                break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the provisioned environments did not follow the alias")
