@@ -319,11 +319,16 @@ def test_versions_survive_a_restart(server_factory):
     lam.publish_version(FunctionName="durable")
     update_code(lam, "durable", "B")
     lam.create_alias(FunctionName="durable", Name="live", FunctionVersion="1")
+    lam.put_provisioned_concurrency_config(FunctionName="durable", Qualifier="live", ProvisionedConcurrentExecutions=1)
     s.kill9()
     s2 = server_factory(data_dir=s.data_dir)
     lam = s2.client("lambda")
-    assert invoke(lam, "durable:live", {})[1]["mark"] == "A"
+    # The configuration is kept and its environments are started again.
+    wait_status(lam, "durable", "live", "READY")
+    r, out = invoke(lam, "durable:live", {})
+    assert out["mark"] == "A" and out["init"] == "provisioned-concurrency"
     assert invoke(lam, "durable", {})[1]["mark"] == "B"
+    assert [v["Version"] for v in lam.list_versions_by_function(FunctionName="durable")["Versions"]] == ["$LATEST", "1"]
 
 
 def wait_status(lam, name, qualifier, want, timeout=60):

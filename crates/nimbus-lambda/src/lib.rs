@@ -1073,7 +1073,7 @@ impl Inner {
             })
             .await;
         if let Some(started) = forked {
-            return Ok(versions::note_restored(started));
+            return Ok(if rec.version.is_some() { versions::note_restored(started) } else { started });
         }
         let command = sb.command(&host, cgroup.as_deref()).map_err(|e| AwsError::internal(format!("cannot prepare the sandbox: {e}")))?;
         let spec = Spec { program, command, cgroup, label: rec.name.clone(), log_stream };
