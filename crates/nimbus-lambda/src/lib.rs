@@ -213,7 +213,8 @@ fn new_revision() -> String {
 }
 
 impl Lambda {
-    /// True when `function` (a name or an ARN, `$LATEST` only) exists in `account`/`region`.
+    /// True when `function` (a name or an ARN, possibly qualified with a version or alias)
+    /// exists in `account`/`region`.
     /// For other services that validate a destination (S3 event notifications).
     pub fn function_exists(&self, account: &str, region: &str, function: &str) -> bool {
         let ctx = RequestContext { request_id: String::new(), account_id: account.to_string(), region: region.to_string(), access_key_id: None, assumed_role_arn: None };
