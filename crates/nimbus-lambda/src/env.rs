@@ -640,6 +640,36 @@ impl Env {
     }
 }
 
+/// For provisioned concurrency: environments initialised ahead of any invocation.
+impl Env {
+    /// Waits until the runtime finished init (asked for its first invocation). `Err` is
+    /// the init error document, or why the environment ended or did not finish in time.
+    pub async fn wait_initialised(&self, limit: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if lock(&self.shared.init_ms).is_some() {
+                return Ok(());
+            }
+            if let Some((error_type, body)) = lock(&self.shared.init_error).clone() {
+                let body = String::from_utf8_lossy(&body).into_owned();
+                return Err(if body.is_empty() { error_type } else { body });
+            }
+            if let Some(desc) = self.exit_rx.borrow().clone() {
+                return Err(format!("Runtime exited with error: {desc}"));
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("init did not finish within {} seconds", limit.as_secs()));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Init ran before any invocation: no REPORT line of this environment carries it.
+    pub fn skip_init_report(&self) {
+        self.reported_init.store(true, Ordering::Relaxed);
+    }
+}
+
 enum Failure {
     Timeout,
     Init,

@@ -15,19 +15,24 @@
 //! - `VpcConfig` ([`vpc`]): environments of a function in a VPC run in a private network
 //!   namespace that reaches only Nimbus' edge (served inside it) and their Runtime API.
 //! - Warm reuse, reserved/account concurrency and idle reaping ([`pool`]).
+//! - Published versions and qualified names ([`versions`]), aliases with weighted routing
+//!   ([`aliases`]), provisioned concurrency kept initialised ahead ([`provisioned`]).
 //! - `Event` invocations are queued durably (keyspace `lambda.events`, keyed by due time)
 //!   and run by a background worker with AWS's two retries.
 //! - Code download: `GetFunction`'s `Code.Location` points at a small loopback HTTP
 //!   listener owned by this crate that serves the stored zip.
 
+mod aliases;
 mod code;
 mod env;
 mod model;
 mod policy;
 mod pool;
+mod provisioned;
 mod runtimes;
 mod template;
 mod vpc;
+mod versions;
 
 use std::collections::{BTreeMap, HashSet};
 use std::convert::Infallible;
@@ -148,6 +153,8 @@ struct Inner {
     templates: template::Templates,
     /// Private networks of VPC functions' environments ([`vpc`]).
     networks: vpc::Networks,
+    /// Provisioned concurrency: what each configuration has allocated ([`provisioned`]).
+    provisioned: provisioned::Keeper,
 }
 
 /// Temporary credentials for a function's execution role, as an environment gets them
@@ -212,7 +219,8 @@ fn new_revision() -> String {
 }
 
 impl Lambda {
-    /// True when `function` (a name or an ARN, `$LATEST` only) exists in `account`/`region`.
+    /// True when `function` (a name or an ARN, possibly qualified with a version or alias)
+    /// exists in `account`/`region`.
     /// For other services that validate a destination (S3 event notifications).
     pub fn function_exists(&self, account: &str, region: &str, function: &str) -> bool {
         let ctx = RequestContext { request_id: String::new(), account_id: account.to_string(), region: region.to_string(), access_key_id: None, assumed_role_arn: None };
@@ -295,9 +303,11 @@ impl Lambda {
             code_source: std::sync::OnceLock::new(),
             templates: template::Templates::new(),
             networks,
+            provisioned: provisioned::Keeper::default(),
         });
         tokio::spawn(serve_code(listener, inner.store.clone()));
         tokio::spawn(events_worker(inner.clone()));
+        tokio::spawn(provisioned::keep(inner.clone()));
         let reaper = inner.clone();
         tokio::spawn(async move {
             let every = (reaper.config.idle_timeout / 4).clamp(Duration::from_millis(200), Duration::from_secs(30));
@@ -493,18 +503,22 @@ impl Inner {
     }
 
     fn save(&self, rec: &FunctionRecord) -> Result<(), AwsError> {
+        if rec.version.is_some() || rec.alias.is_some() {
+            return self.save_qualified(rec);
+        }
         let v = serde_json::to_vec(rec).map_err(|e| AwsError::internal(e.to_string()))?;
         self.store.put(FUNCTIONS, FunctionRecord::key(&rec.account, &rec.region, &rec.name), v).map_err(store_err)
     }
 
-    /// Resolves a FunctionName (+Qualifier) to its record; only `$LATEST` exists.
+    /// Resolves a FunctionName (+Qualifier) to its record: `$LATEST`, a published version
+    /// or the version an alias points at ([`versions`]).
     fn resolve(&self, ctx: &RequestContext, raw: &str, qualifier: Option<&str>) -> Result<FunctionRecord, AwsError> {
         let (region, account, name, q) = parse_name(ctx, raw)?;
         let q = qualifier.map(str::to_string).or(q);
         let rec = self.load(&account, &region, &name)?.ok_or_else(|| not_found(&region, &account, &name, None))?;
         match q.as_deref() {
             None | Some("$LATEST") => Ok(rec),
-            Some(other) => Err(not_found(&region, &account, &name, Some(other))),
+            Some(other) => self.resolve_qualified(rec, other),
         }
     }
 
@@ -537,7 +551,7 @@ impl Inner {
     /// Deletes a code blob (and its unpacked copy) no function refers to any more.
     fn gc_code(&self, hexid: &str) {
         let Ok(all) = self.all_functions("") else { return };
-        if all.iter().any(|r| r.code_hex == hexid) {
+        if all.iter().any(|r| r.code_hex == hexid) || self.version_uses_code(hexid) {
             return;
         }
         let _ = self.store.blobs().delete(&format!("lambda/{hexid}"));
@@ -609,8 +623,14 @@ impl Inner {
             policy: Vec::new(),
             snap_start,
             vpc,
+            version: None,
+            alias: None,
+            last_version: 0,
         };
         self.save(&rec)?;
+        if input.publish == Some(true) {
+            return self.publish_on_create(&rec);
+        }
         Ok(rec.configuration())
     }
 
@@ -632,6 +652,9 @@ impl Inner {
     fn list_functions(&self, ctx: &RequestContext, input: t::ListFunctionsRequest) -> Result<t::ListFunctionsResponse, AwsError> {
         let max = input.max_items.unwrap_or(50);
         check_range(max, 1, 10000, "maxItems")?;
+        if input.function_version.is_some() {
+            return self.list_functions_all(ctx, &input, max);
+        }
         let prefix = format!("{}/{}/", ctx.account_id, ctx.region);
         let start = match &input.marker {
             Some(m) => {
@@ -704,7 +727,7 @@ impl Inner {
             None => None,
         };
         let _guard = self.write_lock.lock().await;
-        let mut rec = self.resolve(ctx, &input.function_name, None)?;
+        let mut rec = self.resolve_latest(ctx, &input.function_name)?;
         Self::check_revision(&rec, &input.revision_id)?;
         if input.dry_run == Some(true) {
             let checked = tokio::task::spawn_blocking(move || code::check(&zip, "UpdateFunctionCode", from_s3))
@@ -729,12 +752,15 @@ impl Inner {
         if old != rec.code_hex {
             self.gc_code(&old);
         }
+        if input.publish == Some(true) {
+            return Ok(self.publish_now(&rec, None)?.configuration());
+        }
         Ok(rec.configuration())
     }
 
     async fn update_configuration(&self, ctx: &RequestContext, input: t::UpdateFunctionConfigurationRequest) -> Result<t::FunctionConfiguration, AwsError> {
         let _guard = self.write_lock.lock().await;
-        let mut rec = self.resolve(ctx, &input.function_name, None)?;
+        let mut rec = self.resolve_latest(ctx, &input.function_name)?;
         Self::check_revision(&rec, &input.revision_id)?;
         if let Some(r) = &input.role {
             check_role(r)?;
@@ -793,6 +819,9 @@ impl Inner {
 
     async fn delete_function(&self, ctx: &RequestContext, input: t::DeleteFunctionRequest) -> Result<(), AwsError> {
         let _guard = self.write_lock.lock().await;
+        if self.delete_qualified(ctx, &input)? {
+            return Ok(());
+        }
         let rec = self.resolve(ctx, &input.function_name, None)?;
         if let Some(q) = input.qualifier.as_deref().filter(|q| *q != "$LATEST") {
             return Err(not_found(&rec.region, &rec.account, &rec.name, Some(q)));
@@ -800,6 +829,7 @@ impl Inner {
         self.store.delete(FUNCTIONS, FunctionRecord::key(&rec.account, &rec.region, &rec.name)).map_err(store_err)?;
         self.pools.retire(&FunctionRecord::key(&rec.account, &rec.region, &rec.name));
         self.templates.retire(&FunctionRecord::key(&rec.account, &rec.region, &rec.name));
+        self.delete_all_versions(&rec)?;
         self.gc_code(&rec.code_hex);
         Ok(())
     }
@@ -816,12 +846,12 @@ impl Inner {
 
     async fn put_concurrency(&self, ctx: &RequestContext, input: t::PutFunctionConcurrencyRequest) -> Result<t::Concurrency, AwsError> {
         let _guard = self.write_lock.lock().await;
-        let mut rec = self.resolve(ctx, &input.function_name, None)?;
+        let mut rec = self.resolve_latest(ctx, &input.function_name)?;
         let v = input.reserved_concurrent_executions;
         if v < 0 {
             check_range(v, 0, i32::MAX, "reservedConcurrentExecutions")?;
         }
-        let others = self.total_reserved(&rec.account, Some(&rec.name))?;
+        let others = self.total_reserved(&rec.account, Some(&rec.name))? + self.check_reserved_covers_provisioned(&rec, v)?;
         if i64::from(self.config.account_concurrency) - others - i64::from(v) < 100 {
             return Err(invalid(
                 "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [100].",
@@ -834,7 +864,7 @@ impl Inner {
 
     async fn delete_concurrency(&self, ctx: &RequestContext, input: t::DeleteFunctionConcurrencyRequest) -> Result<(), AwsError> {
         let _guard = self.write_lock.lock().await;
-        let mut rec = self.resolve(ctx, &input.function_name, None)?;
+        let mut rec = self.resolve_latest(ctx, &input.function_name)?;
         rec.reserved_concurrency = None;
         self.save(&rec)
     }
@@ -849,7 +879,7 @@ impl Inner {
                 code_size_unzipped: Some(code::MAX_UNZIPPED as i64),
                 code_size_zipped: Some(code::MAX_ZIPPED as i64),
                 concurrent_executions: Some(self.config.account_concurrency as i32),
-                unreserved_concurrent_executions: Some((i64::from(self.config.account_concurrency) - reserved) as i32),
+                unreserved_concurrent_executions: Some((i64::from(self.config.account_concurrency) - reserved - self.provisioned_unreserved(&ctx.account_id)?) as i32),
             }),
             account_usage: Some(t::AccountUsage {
                 total_code_size: Some(in_region.iter().map(|r| r.code_size).sum()),
@@ -864,7 +894,7 @@ impl Inner {
         Self::check_revision(&rec, &input.revision_id)?;
         let resource = match input.qualifier.as_deref() {
             Some(q) => format!("{}:{q}", rec.arn()),
-            None => rec.arn(),
+            None => rec.qualified_arn(),
         };
         let statement = policy::add(&mut rec, &input, &resource)?;
         rec.revision_id = new_revision();
@@ -882,14 +912,15 @@ impl Inner {
     }
 
     fn resolve_arn_resource(&self, ctx: &RequestContext, arn: &str) -> Result<FunctionRecord, AwsError> {
-        self.resolve(ctx, arn, None)
+        self.resolve_for_tags(ctx, arn)
     }
 
     // ---- execution ----
 
     fn fingerprint(rec: &FunctionRecord) -> String {
         format!(
-            "{}|{}|{:?}|{:?}|{}|{}|{}|{}",
+            "{}|{}|{}|{:?}|{:?}|{}|{}|{}|{}|{}",
+            rec.version_name(),
             rec.code_hex,
             rec.role,
             rec.runtime,
@@ -897,11 +928,19 @@ impl Inner {
             rec.memory,
             rec.timeout,
             rec.ephemeral,
-            serde_json::to_string(&rec.env).unwrap_or_default()
+            serde_json::to_string(&rec.env).unwrap_or_default(),
+            // An environment made for another network must not serve the new one.
+            serde_json::to_string(&rec.vpc).unwrap_or_default()
         )
     }
 
     async fn spawn_env(&self, rec: &FunctionRecord, fingerprint: String) -> Result<Result<Arc<Env>, Bytes>, AwsError> {
+        self.spawn_env_as(rec, fingerprint, "on-demand").await
+    }
+
+    /// Starts an environment; `init_type` is its `AWS_LAMBDA_INITIALIZATION_TYPE`
+    /// (`on-demand`, or `provisioned-concurrency`, which runs init now and never forks).
+    async fn spawn_env_as(&self, rec: &FunctionRecord, fingerprint: String, init_type: &str) -> Result<Result<Arc<Env>, Bytes>, AwsError> {
         let code_dir = self.code_root.join(&rec.code_hex);
         if !code_dir.is_dir() {
             let store = self.store.clone();
@@ -978,10 +1017,11 @@ impl Inner {
         };
         let date = nimbus_types::format_iso8601(nimbus_types::epoch_now());
         let log_stream = format!(
-            "{}/{}/{}/[$LATEST]{}",
+            "{}/{}/{}/[{}]{}",
             &date[0..4],
             &date[5..7],
             &date[8..10],
+            rec.version_name(),
             uuid::Uuid::new_v4().simple()
         );
         let mut vars: BTreeMap<String, String> = BTreeMap::new();
@@ -1021,11 +1061,11 @@ impl Inner {
         vars.insert("LAMBDA_RUNTIME_DIR".into(), runtime_dir.to_string_lossy().into_owned());
         vars.insert("AWS_EXECUTION_ENV".into(), format!("AWS_Lambda_{runtime}"));
         vars.insert("AWS_LAMBDA_FUNCTION_NAME".into(), rec.name.clone());
-        vars.insert("AWS_LAMBDA_FUNCTION_VERSION".into(), "$LATEST".into());
+        vars.insert("AWS_LAMBDA_FUNCTION_VERSION".into(), rec.version_name().into());
         vars.insert("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), rec.memory.to_string());
         vars.insert("AWS_LAMBDA_LOG_GROUP_NAME".into(), rec.log_group());
         vars.insert("AWS_LAMBDA_LOG_STREAM_NAME".into(), log_stream.clone());
-        vars.insert("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "on-demand".into());
+        vars.insert("AWS_LAMBDA_INITIALIZATION_TYPE".into(), init_type.into());
         vars.insert("AWS_REGION".into(), rec.region.clone());
         vars.insert("AWS_DEFAULT_REGION".into(), rec.region.clone());
         let mut sb = nimbus_sandbox::Sandbox::new(code_dir, program.clone(), args);
@@ -1047,7 +1087,7 @@ impl Inner {
         let forked = self
             .templates
             .start_env(template::Request {
-                key: &FunctionRecord::key(&rec.account, &rec.region, &rec.name),
+                key: &rec.env_key(),
                 fingerprint: &fingerprint,
                 runtime: &runtime,
                 label: &rec.name,
@@ -1055,12 +1095,12 @@ impl Inner {
                 host: &host,
                 sandbox: &sb,
                 cgroup: cgroup.clone(),
-                enabled: rec.snap_start.as_deref() != Some("None"),
+                enabled: rec.snap_start.as_deref() != Some("None") && init_type == "on-demand",
                 network: private_net.then_some(&self.networks),
             })
             .await;
         if let Some(started) = forked {
-            return Ok(started);
+            return Ok(if rec.version.is_some() { versions::note_restored(started) } else { started });
         }
         let network = match private_net {
             true => Some(self.networks.create().await.map_err(|e| AwsError::new(500, "ServiceException", e))?),
@@ -1108,9 +1148,13 @@ impl Inner {
                 }
             },
         };
-        let r = env
-            .run(request_id, &rec.arn(), payload, client_context, rec.timeout as u64 * 1000, rec.memory, want_log)
+        let mut r = env
+            .run(request_id, &rec.qualified_arn(), payload, client_context, rec.timeout as u64 * 1000, rec.memory, want_log)
             .await;
+        versions::label_start(&mut r.log, rec.version_name());
+        if rec.version.is_some() {
+            versions::label_restore(&mut r.log, &env.log_stream);
+        }
         let log_stream = env.log_stream.clone();
         self.pools.release(&key, env, &fp);
         drop(slot);
@@ -1134,7 +1178,7 @@ impl Inner {
     }
 
     async fn invoke(&self, ctx: &RequestContext, input: t::InvocationRequest, payload: Option<Bytes>) -> Result<Output, AwsError> {
-        let rec = self.resolve(ctx, &input.function_name, input.qualifier.as_deref())?;
+        let rec = self.route(self.resolve(ctx, &input.function_name, input.qualifier.as_deref())?)?;
         let payload = payload.unwrap_or_else(|| Bytes::from_static(b"{}"));
         let kind = input.invocation_type.as_deref().unwrap_or("RequestResponse");
         let limit = if kind == "Event" { MAX_ASYNC_PAYLOAD } else { MAX_SYNC_PAYLOAD };
@@ -1170,7 +1214,8 @@ impl Inner {
             _ => {
                 let tail = input.log_type.as_deref() == Some("Tail");
                 let (outcome, log) = self.execute(&rec, &ctx.request_id, payload, client_context, tail).await?;
-                let mut value = json!({"StatusCode": 200, "ExecutedVersion": "$LATEST"});
+                let outcome = versions::snap_start_failure(&rec, outcome)?;
+                let mut value = json!({"StatusCode": 200, "ExecutedVersion": rec.version_name()});
                 if tail {
                     let start = log.len().saturating_sub(4096);
                     value["LogResult"] = Value::String(B64.encode(&log[start..]));
@@ -1198,6 +1243,7 @@ impl Inner {
             payload: B64.encode(payload),
             attempt: 0,
             client_context,
+            qualifier: rec.alias.clone().or_else(|| rec.version.clone()),
         };
         let key = format!("{:020}/{}", now_ms(), ev.id);
         let v = serde_json::to_vec(&ev).map_err(|e| AwsError::internal(e.to_string()))?;
@@ -1207,7 +1253,7 @@ impl Inner {
     }
 
     async fn run_event(self: Arc<Self>, key: Vec<u8>, ev: QueuedEvent) {
-        let rec = match self.load(&ev.account, &ev.region, &ev.name) {
+        let rec = match self.load_event_target(&ev) {
             Ok(Some(r)) => r,
             _ => {
                 tracing::warn!(function = %ev.name, request_id = %ev.id, "dropping an async invocation: the function no longer exists");
@@ -1330,7 +1376,7 @@ impl Handler for Lambda {
                     | Op::RemovePermission
                     | Op::GetPolicy
             )
-        )
+        ) || versions::implements(op)
     }
 
     fn call<'a>(&'a self, ctx: &'a RequestContext, op: &'static Operation, input: Input) -> BoxFuture<'a, Result<Output, AwsError>> {
@@ -1376,7 +1422,7 @@ impl Handler for Lambda {
                 Some(Op::PutFunctionConcurrency) => Output::from(&s.put_concurrency(ctx, input.parse()?).await?),
                 Some(Op::GetFunctionConcurrency) => {
                     let i: t::GetFunctionConcurrencyRequest = input.parse()?;
-                    let rec = s.resolve(ctx, &i.function_name, None)?;
+                    let rec = s.resolve_latest(ctx, &i.function_name)?;
                     Output::from(&t::GetFunctionConcurrencyResponse { reserved_concurrent_executions: rec.reserved_concurrency })
                 }
                 Some(Op::DeleteFunctionConcurrency) => {
@@ -1421,6 +1467,7 @@ impl Handler for Lambda {
                     let doc = policy::document(&rec).ok_or_else(policy::no_policy)?;
                     Output::from(&t::GetPolicyResponse { policy: Some(doc), revision_id: Some(rec.revision_id) })
                 }
+                Some(other) if versions::implements(op.name) => s.call_versions(ctx, other, input).await,
                 _ => Err(AwsError::internal(format!("{} is not implemented", op.name))),
             }
         })

@@ -9,6 +9,12 @@ use serde::{Deserialize, Serialize};
 
 pub const FUNCTIONS: &str = "lambda.functions";
 pub const EVENTS: &str = "lambda.events";
+/// Published versions: one row per version, keyed `<account>/<region>/<name>/<version, 10 digits>`.
+pub const VERSIONS: &str = "lambda.versions";
+/// Aliases: keyed `<account>/<region>/<name>/<alias>`.
+pub const ALIASES: &str = "lambda.aliases";
+/// Provisioned concurrency configurations: keyed `<account>/<region>/<name>/<qualifier>`.
+pub const PROVISIONED: &str = "lambda.provisioned";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FunctionRecord {
@@ -52,6 +58,18 @@ pub struct FunctionRecord {
     /// `VpcConfig` as last set (unset: never attached), see the vpc module.
     #[serde(default)]
     pub vpc: Option<crate::vpc::VpcRecord>,
+    /// The published version this record is (`None`: `$LATEST`). Versions are immutable
+    /// copies of `$LATEST` (code and configuration); only their policy changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Set when the record was resolved through an alias: `policy` and `revision_id` are
+    /// then the alias's own (never stored with the version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+    /// `$LATEST` only: the last version number handed out (AWS never reuses one, even
+    /// after the version is deleted).
+    #[serde(default)]
+    pub last_version: u64,
 }
 
 impl FunctionRecord {
@@ -63,6 +81,30 @@ impl FunctionRecord {
         function_arn(&self.region, &self.account, &self.name)
     }
 
+    /// `$LATEST` or the version number.
+    pub fn version_name(&self) -> &str {
+        self.version.as_deref().unwrap_or("$LATEST")
+    }
+
+    /// The ARN with the qualifier the record was resolved with (alias or version), or the
+    /// unqualified ARN for `$LATEST`.
+    pub fn qualified_arn(&self) -> String {
+        match (&self.alias, &self.version) {
+            (Some(q), _) | (None, Some(q)) => format!("{}:{q}", self.arn()),
+            (None, None) => self.arn(),
+        }
+    }
+
+    /// Key of this version's execution state (snapshot template, provisioned
+    /// environments): the function key, plus `:<version>` for a published version.
+    pub fn env_key(&self) -> String {
+        let key = Self::key(&self.account, &self.region, &self.name);
+        match &self.version {
+            Some(v) => format!("{key}:{v}"),
+            None => key,
+        }
+    }
+
     pub fn log_group(&self) -> String {
         format!("/aws/lambda/{}", self.name)
     }
@@ -70,7 +112,7 @@ impl FunctionRecord {
     pub fn configuration(&self) -> t::FunctionConfiguration {
         t::FunctionConfiguration {
             function_name: Some(self.name.clone()),
-            function_arn: Some(self.arn()),
+            function_arn: Some(self.qualified_arn()),
             runtime: self.runtime.clone(),
             role: Some(self.role.clone()),
             handler: self.handler.clone(),
@@ -80,7 +122,7 @@ impl FunctionRecord {
             memory_size: Some(self.memory),
             last_modified: Some(self.last_modified.clone()),
             code_sha256: Some(self.code_sha256.clone()),
-            version: Some("$LATEST".into()),
+            version: Some(self.version_name().into()),
             environment: self.env.as_ref().map(|v| t::EnvironmentResponse { variables: Some(v.clone()), error: None }),
             tracing_config: Some(t::TracingConfigResponse {
                 mode: Some(self.tracing_mode.clone().unwrap_or_else(|| "PassThrough".into())),
@@ -125,4 +167,7 @@ pub struct QueuedEvent {
     pub attempt: u32,
     #[serde(default)]
     pub client_context: Option<String>,
+    /// The version or alias the event was sent to (`None`: `$LATEST`).
+    #[serde(default)]
+    pub qualifier: Option<String>,
 }

@@ -112,9 +112,9 @@ static HOST_BROKEN: AtomicBool = AtomicBool::new(false);
 /// Whether environments of a function with `SnapStart.ApplyOn` = `apply_on` (unset: the
 /// server default) and `runtime` start from a template: what `OptimizationStatus` reports.
 ///
-/// AWS applies SnapStart to published versions only; Nimbus has `$LATEST` only and
-/// snapshots every supported function unless `ApplyOn` is explicitly `None` or the server
-/// runs with `NIMBUS_LAMBDA_SNAPSHOTS=off`.
+/// AWS applies SnapStart to published versions only; Nimbus snapshots published versions
+/// and `$LATEST` alike (one template per version) unless `ApplyOn` is explicitly `None` or
+/// the server runs with `NIMBUS_LAMBDA_SNAPSHOTS=off`.
 pub fn applies(apply_on: Option<&str>, runtime: &str) -> bool {
     snapshots_enabled() && !HOST_BROKEN.load(Ordering::Relaxed) && apply_on != Some("None") && runtime_supported(runtime)
 }
