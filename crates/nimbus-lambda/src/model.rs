@@ -49,6 +49,9 @@ pub struct FunctionRecord {
     /// server's default (`NIMBUS_LAMBDA_SNAPSHOTS`), see the template module.
     #[serde(default)]
     pub snap_start: Option<String>,
+    /// The function's layers, in order (see the layers module).
+    #[serde(default)]
+    pub layers: Vec<crate::layers::FunctionLayer>,
 }
 
 impl FunctionRecord {
@@ -100,6 +103,7 @@ impl FunctionRecord {
                 log_group: Some(self.log_group()),
                 ..Default::default()
             })),
+            layers: crate::layers::render(&self.layers),
             ..Default::default()
         }
     }
