@@ -6,8 +6,9 @@ isolation off)."""
 import io
 import json
 import os
-import subprocess
 import shutil
+import subprocess
+import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -186,7 +187,8 @@ def test_publish_from_s3_and_with_the_cli(server):
             f.write(make_zip({"python/cli.py": "VALUE = 'cli'\n"}))
         env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION="us-east-1")
         env.pop("AWS_PROFILE", None)
-        aws = os.path.join(os.path.dirname(os.path.realpath(__import__("sys").executable)), "aws")
+        # The venv's CLI (aws-cli v1, pinned with boto3).
+        aws = os.path.join(os.path.dirname(sys.executable), "aws")
         r = subprocess.run([aws, "--endpoint-url", server.endpoint, "lambda", "publish-layer-version",
                             "--layer-name", "cli-layer", "--zip-file", f"fileb://{path}", "--compatible-runtimes", "python3.12"],
                            capture_output=True, text=True, env=env, timeout=120)
