@@ -66,7 +66,7 @@ PY_PROBE = """
 import os, sys
 
 def handler(event, context):
-    out = {'path': sys.path[:4], 'env': {k: os.environ.get(k) for k in ('PATH', 'LD_LIBRARY_PATH', 'NIMBUS_LAMBDA_OPT_DIR')}}
+    out = {'path': sys.path[:4], 'env': {k: os.environ.get(k) for k in ('PATH', 'LD_LIBRARY_PATH', 'NIMBUS_LAMBDA_OPT_DIR', 'AWS_LAMBDA_INITIALIZATION_TYPE')}}
     for mod in event.get('imports', []):
         m = __import__(mod)
         out[mod] = m.VALUE
@@ -346,6 +346,7 @@ def test_python_imports_from_layers_and_opt_is_read_only(server, snapshots):
     assert got["env"]["PATH"].split(":")[-1] == "/opt/bin"
     assert got["env"]["LD_LIBRARY_PATH"].split(":")[-1] == "/opt/lib"
     assert got["env"]["NIMBUS_LAMBDA_OPT_DIR"] is None
+    assert got["env"]["AWS_LAMBDA_INITIALIZATION_TYPE"] == ("snap-start" if snapshots else "on-demand")
     assert got["write"].startswith("OSError:30") or got["write"].startswith("PermissionError:13") or got["write"].startswith("OSError:13"), got
     conf = lam.get_function_configuration(FunctionName="py")
     assert [l["Arn"] for l in conf["Layers"]] == [plain, site]

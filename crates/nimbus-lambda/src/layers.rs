@@ -406,8 +406,10 @@ impl Inner {
         let c = &input.content;
         let (zip, from_s3) = self.code_from(ctx, c.zip_file.as_ref().map(|z| &z.0), &c.s3_bucket, &c.s3_key, &c.s3_object_version, false).await?;
         let (unzipped, extensions) = inspect(&zip);
-        let checked = self.put_code(zip, "PublishLayerVersion", from_s3).await?;
+        // Under the lock, as CreateFunction: a concurrent garbage collection must not
+        // delete the blob before the version that refers to it is written.
         let _guard = self.write_lock.lock().await;
+        let checked = self.put_code(zip, "PublishLayerVersion", from_s3).await?;
         let name_key = format!("{account}/{region}/{name}");
         let last = self
             .store
@@ -729,7 +731,7 @@ mod tests {
     #[test]
     fn inspect_finds_size_and_extensions() {
         assert_eq!(inspect(&zip_of(&[("python/a.py", b"abc"), ("bin/x", b"12")])), (5, false));
-        assert_eq!(inspect(&zip_of(&[("extensions/ext", b"#!/bin/sh")])).1, true);
+        assert!(inspect(&zip_of(&[("extensions/ext", b"#!/bin/sh")])).1);
         assert_eq!(inspect(b"not a zip"), (0, false));
     }
 
