@@ -229,18 +229,23 @@ def test_layer_permissions(server):
                               Action="lambda:GetLayerVersion", Principal="*")
     assert (code, status) == ("ResourceConflictException", 409)
     assert msg == "The statement id (org) provided already exists. Please provide a new statement id, or remove the existing statement."
-    code, _, status = error(lam.add_layer_version_permission, LayerName="perm", VersionNumber=1, StatementId="x",
-                            Action="lambda:GetLayerVersion", Principal="*", RevisionId=rev)
+    code, msg, status = error(lam.add_layer_version_permission, LayerName="perm", VersionNumber=1, StatementId="x",
+                              Action="lambda:GetLayerVersion", Principal="*", RevisionId=rev)
     assert (code, status) == ("PreconditionFailedException", 412)
+    assert msg == ("The Revision Id provided does not match the latest Revision Id. "
+                   "Call the GetLayerPolicy API to retrieve the latest Revision Id")
     code, _, _ = error(lam.add_layer_version_permission, LayerName="perm", VersionNumber=1, StatementId="x",
                        Action="lambda:InvokeFunction", Principal="*")
     assert code == "ValidationException"
     code, _, _ = error(lam.add_layer_version_permission, LayerName="perm", VersionNumber=1, StatementId="x",
                        Action="lambda:GetLayerVersion", Principal="somebody")
     assert code == "ValidationException"
-    code, _, status = error(lam.add_layer_version_permission, LayerName="perm", VersionNumber=9, StatementId="x",
-                            Action="lambda:GetLayerVersion", Principal="*")
+    code, msg, status = error(lam.add_layer_version_permission, LayerName="perm", VersionNumber=9, StatementId="x",
+                              Action="lambda:GetLayerVersion", Principal="*")
     assert (code, status) == ("ResourceNotFoundException", 404)
+    assert msg == "Layer version arn:aws:lambda:us-east-1:000000000000:layer:perm:9 does not exist."
+    code, msg, status = error(lam.get_layer_version, LayerName="perm", VersionNumber=0)
+    assert (code, status, msg) == ("InvalidParameterValueException", 400, "Layer Version Cannot be less than 1")
 
     lam.remove_layer_version_permission(LayerName="perm", VersionNumber=1, StatementId="org")
     code, msg, status = error(lam.remove_layer_version_permission, LayerName="perm", VersionNumber=1, StatementId="org")
@@ -306,7 +311,8 @@ def test_function_layer_checks(server):
     assert code == "ValidationException"
     other_region = "arn:aws:lambda:eu-west-1:000000000000:layer:l0:1"
     code, msg, _ = error(create, lam=lam, name="region", files=files, layers=[other_region])
-    assert (code, msg) == ("InvalidParameterValueException", f"Layer version {other_region} does not exist.")
+    assert (code, msg) == ("InvalidParameterValueException",
+                           "Layers are not in the same region as the function. Layers are expected to be in region us-east-1.")
 
     ext = publish(lam, "ext", {"extensions/my-ext": "#!/bin/sh\n"}, modes={"extensions/my-ext": 0o755})["LayerVersionArn"]
     code, msg, _ = error(create, lam=lam, name="ext", files=files, layers=[ext])

@@ -314,10 +314,12 @@ impl Inner {
     /// A version the caller owns (for publishing, deleting and managing permissions).
     fn owned_layer(&self, ctx: &RequestContext, raw: &str, version: i64, action: &str) -> Result<LayerVersion, AwsError> {
         let (region, account, name) = parse_layer_name(ctx, raw)?;
+        let arn = format!("{}:{version}", layer_arn(&region, &account, &name));
         if account != ctx.account_id {
-            return Err(denied(ctx, action, &format!("{}:{version}", layer_arn(&region, &account, &name))));
+            return Err(denied(ctx, action, &arn));
         }
-        self.load_layer(&region, &account, &name, version)?.ok_or_else(not_found)
+        self.load_layer(&region, &account, &name, version)?
+            .ok_or_else(|| AwsError::new(404, "ResourceNotFoundException", format!("Layer version {arn} does not exist.")))
     }
 
     /// A version the caller may read: its own, or one whose policy grants its account.
@@ -355,6 +357,7 @@ impl Inner {
             Op::PublishLayerVersion => Output::from(&self.publish_layer_version(ctx, input.parse()?).await?),
             Op::GetLayerVersion => {
                 let i: t::GetLayerVersionRequest = input.parse()?;
+                check_version_number(i.version_number)?;
                 let (region, account, name) = parse_layer_name(ctx, &i.layer_name)?;
                 Output::from(&self.layer_response(&self.readable_layer(ctx, &region, &account, &name, i.version_number)?))
             }
@@ -367,6 +370,7 @@ impl Inner {
             Op::ListLayerVersions => Output::from(&self.list_layer_versions(ctx, input.parse()?)?),
             Op::DeleteLayerVersion => {
                 let i: t::DeleteLayerVersionRequest = input.parse()?;
+                check_version_number(i.version_number)?;
                 self.delete_layer_version(ctx, &i.layer_name, i.version_number).await?;
                 Ok(Output::default())
             }
@@ -376,9 +380,6 @@ impl Inner {
                 let _guard = self.write_lock.lock().await;
                 let mut l = self.owned_layer(ctx, &i.layer_name, i.version_number, "RemoveLayerVersionPermission")?;
                 check_layer_revision(&l, &i.revision_id)?;
-                if l.policy.is_empty() {
-                    return Err(AwsError::new(404, "ResourceNotFoundException", "No policy is associated with the given resource."));
-                }
                 let before = l.policy.len();
                 l.policy.retain(|s| s.get("Sid").and_then(Value::as_str) != Some(i.statement_id.as_str()));
                 if l.policy.len() == before {
@@ -524,7 +525,6 @@ impl Inner {
     async fn add_layer_permission(&self, ctx: &RequestContext, i: t::AddLayerVersionPermissionRequest) -> Result<t::AddLayerVersionPermissionResponse, AwsError> {
         let _guard = self.write_lock.lock().await;
         let mut l = self.owned_layer(ctx, &i.layer_name, i.version_number, "AddLayerVersionPermission")?;
-        check_layer_revision(&l, &i.revision_id)?;
         if l.policy.iter().any(|s| s.get("Sid").and_then(Value::as_str) == Some(i.statement_id.as_str())) {
             return Err(AwsError::new(
                 409,
@@ -532,6 +532,7 @@ impl Inner {
                 format!("The statement id ({}) provided already exists. Please provide a new statement id, or remove the existing statement.", i.statement_id),
             ));
         }
+        check_layer_revision(&l, &i.revision_id)?;
         let principal = if i.principal == "*" {
             Value::String("*".into())
         } else if nimbus_types::is_account_id(&i.principal) {
@@ -568,6 +569,21 @@ impl Inner {
         for arn in arns {
             let missing = || invalid(format!("Layer version {arn} does not exist."));
             let (lregion, account, name, version) = parse_version_arn(arn).ok_or_else(missing)?;
+            let found = self.load_layer(&lregion, &account, &name, version)?;
+            let l = if account == ctx.account_id {
+                if lregion != region {
+                    return Err(invalid(format!(
+                        "Layers are not in the same region as the function. Layers are expected to be in region {region}."
+                    )));
+                }
+                found.ok_or_else(missing)?
+            } else {
+                // Another account's layer: whether it exists is not revealed without a grant.
+                match found {
+                    Some(l) if lregion == region && l.allows(&ctx.account_id) => l,
+                    _ => return Err(denied(ctx, "GetLayerVersion", arn)),
+                }
+            };
             let layer = layer_arn(&lregion, &account, &name);
             if let Some((_, first)) = seen.iter().find(|(l, _)| *l == layer) {
                 return Err(invalid(format!(
@@ -575,14 +591,6 @@ impl Inner {
                 )));
             }
             seen.push((layer, arn.as_str()));
-            if lregion != region {
-                return Err(missing());
-            }
-            let l = match self.load_layer(&lregion, &account, &name, version)? {
-                Some(l) if l.allows(&ctx.account_id) => l,
-                Some(_) => return Err(denied(ctx, "GetLayerVersion", arn)),
-                None => return Err(missing()),
-            };
             if l.extensions {
                 return Err(invalid(format!(
                     "Layer version {arn} contains Lambda extensions (an extensions/ directory). Nimbus has no Lambda Extensions API and cannot run them: use a layer without extensions."
@@ -663,12 +671,19 @@ impl Inner {
     }
 }
 
+fn check_version_number(v: i64) -> Result<(), AwsError> {
+    if v < 1 {
+        return Err(invalid("Layer Version Cannot be less than 1"));
+    }
+    Ok(())
+}
+
 fn check_layer_revision(l: &LayerVersion, given: &Option<String>) -> Result<(), AwsError> {
     match given {
         Some(r) if *r != l.revision_id => Err(AwsError::new(
             412,
             "PreconditionFailedException",
-            "The Revision Id provided does not match the latest Revision Id. Call the GetLayerVersionPolicy API to retrieve the latest Revision Id",
+            "The Revision Id provided does not match the latest Revision Id. Call the GetLayerPolicy API to retrieve the latest Revision Id",
         )),
         _ => Ok(()),
     }
