@@ -234,11 +234,11 @@ def _add_layer_paths():
     """Layers, as AWS's runtime orders them: LAMBDA_TASK_ROOT, then
     /opt/python/lib/pythonX.Y/site-packages, then /opt/python (with their .pth files),
     unless the function sets PYTHONPATH. Without a private filesystem the layers are not
-    at /opt but where NIMBUS_LAMBDA_OPT_DIR says."""
-    if "PYTHONPATH" in os.environ:
+    at /opt but where NIMBUS_LAMBDA_OPT_DIR says (empty: the function has none)."""
+    opt = os.environ.get("NIMBUS_LAMBDA_OPT_DIR", "/opt")
+    if "PYTHONPATH" in os.environ or not opt:
         return
     import site
-    opt = os.environ.get("NIMBUS_LAMBDA_OPT_DIR", "/opt")
     site_packages = f"{opt}/python/lib/python{sys.version_info.major}.{sys.version_info.minor}/site-packages"
     for d in (f"{opt}/python", site_packages):
         if d not in sys.path:

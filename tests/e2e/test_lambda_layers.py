@@ -479,3 +479,8 @@ def test_isolation_off_points_the_search_paths_at_the_extracted_layers(server_fa
     assert opt and opt.startswith(srv.data_dir) and opt != "/opt"
     assert got["path"][1:3] == [f"{opt}/python/lib/python3.12/site-packages", f"{opt}/python"]
     assert got["env"]["PATH"].endswith(f":{opt}/bin")
+    # Without layers the host's own /opt is never searched.
+    create(lam, "nolayers", {"index.py": PY_PROBE}, [])
+    got = invoke(lam, "nolayers")
+    assert got["env"]["NIMBUS_LAMBDA_OPT_DIR"] == ""
+    assert not any(p.startswith("/opt") for p in got["path"]) and "/opt" not in got["env"]["PATH"]

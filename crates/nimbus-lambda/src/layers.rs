@@ -255,7 +255,8 @@ pub fn launch(rt: &Runtimes, runtime: &str, code_dir: &Path, opt_dir: Option<&Pa
 }
 
 /// The search paths Lambda sets for layers: `PATH` (+`/opt/bin`), `LD_LIBRARY_PATH`,
-/// `NODE_PATH` for Node.js, and for Python the layer root when it is not `/opt`.
+/// `NODE_PATH` for Node.js, and for Python the layer root when it is not `/opt`
+/// ([`OPT_DIR_VAR`], empty when there is none).
 /// `opt`: where the environment sees the layers (`/opt` in the sandbox, the extracted
 /// directory without one, `None` without either).
 pub fn search_paths(vars: &mut BTreeMap<String, String>, runtime: &str, task_root: &Path, runtime_dir: &Path, opt: Option<&Path>, private_fs: bool) {
@@ -277,8 +278,9 @@ pub fn search_paths(vars: &mut BTreeMap<String, String>, runtime: &str, task_roo
         np.push_str(&format!("{rtd}/node_modules:{rtd}:{task}"));
         vars.insert("NODE_PATH".into(), np);
     }
-    if let (Some(o), false) = (opt, private_fs) {
-        vars.insert(OPT_DIR_VAR.into(), o.display().to_string());
+    if !private_fs {
+        // Empty without layers: the runtime must not pick up the host's own /opt.
+        vars.insert(OPT_DIR_VAR.into(), opt.map(|o| o.display().to_string()).unwrap_or_default());
     }
 }
 
@@ -779,5 +781,9 @@ mod tests {
         search_paths(&mut v, "python3.12", Path::new("/d/code/x"), Path::new("/d/rt"), Some(Path::new("/d/opt/y")), false);
         assert_eq!(v[OPT_DIR_VAR], "/d/opt/y");
         assert!(!v.contains_key("NODE_PATH"));
+        let mut v = BTreeMap::new();
+        search_paths(&mut v, "python3.12", Path::new("/d/code/x"), Path::new("/d/rt"), None, false);
+        assert_eq!(v[OPT_DIR_VAR], "");
+        assert_eq!(v["LD_LIBRARY_PATH"], "/d/rt:/d/rt/lib:/d/code/x:/d/code/x/lib");
     }
 }
