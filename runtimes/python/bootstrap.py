@@ -251,9 +251,28 @@ class LambdaContext:
         )
 
 
+def _add_layer_paths():
+    """Layers, as AWS's runtime orders them: LAMBDA_TASK_ROOT, then
+    /opt/python/lib/pythonX.Y/site-packages, then /opt/python (with their .pth files),
+    unless the function sets PYTHONPATH. Without a private filesystem the layers are not
+    at /opt but where NIMBUS_LAMBDA_OPT_DIR says (empty: the function has none)."""
+    opt = os.environ.get("NIMBUS_LAMBDA_OPT_DIR", "/opt")
+    if "PYTHONPATH" in os.environ or not opt:
+        return
+    import site
+    site_packages = f"{opt}/python/lib/python{sys.version_info.major}.{sys.version_info.minor}/site-packages"
+    for d in (f"{opt}/python", site_packages):
+        if d not in sys.path:
+            sys.path.insert(0, d)
+    for d in (site_packages, f"{opt}/python"):
+        if os.path.isdir(d):
+            site.addsitedir(d)
+
+
 def _load_handler():
     spec = os.environ.get("_HANDLER", "")
     task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
+    _add_layer_paths()
     if task_root not in sys.path:
         sys.path.insert(0, task_root)
     modname, _, funcname = spec.rpartition(".")

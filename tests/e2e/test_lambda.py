@@ -43,7 +43,7 @@ def handler(event, context):
         raise ValueError('boom: ' + str(event.get('n')))
     if action == 'sleep':
         time.sleep(event['seconds'])
-        return 'slept'
+        return {'slept': context.log_stream_name} if event.get('stream') else 'slept'
     if action == 'print':
         print('hello from the function', flush=True)
         return 'printed'
@@ -445,23 +445,23 @@ def test_reserved_concurrency(server):
 def test_scale_out_concurrent(server):
     lam = server.client("lambda")
     create(lam, "wide", {"index.py": PY_FEATURES}, Timeout=10)
-    pids = []
+    streams = []
     lock = threading.Lock()
 
     def call():
         c = server.client("lambda")
-        _, out = invoke(c, "wide", {"action": "sleep", "seconds": 1})
-        _, out = invoke(c, "wide", {"action": "context"})
+        _, out = invoke(c, "wide", {"action": "sleep", "seconds": 1, "stream": True})
         with lock:
-            pids.append(out["pid"])
+            streams.append(out["slept"])
 
     threads = [threading.Thread(target=call) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert len(pids) == 4
-    assert len(set(pids)) >= 2
+    # Four overlapping calls ran in four environments (one log stream each).
+    assert len(streams) == 4
+    assert len(set(streams)) == 4, streams
 
 
 # ---------------------------------------------------------------- control plane

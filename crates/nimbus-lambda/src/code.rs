@@ -81,7 +81,9 @@ pub fn unpack(zip: &[u8], dest: &Path) -> Result<(), String> {
     }
 }
 
-fn unpack_into(zip: &[u8], root: &Path) -> Result<(), String> {
+/// Unpacks `zip` into `root`; an entry replaces what an earlier zip put at its path
+/// (layers are extracted one over another).
+pub(crate) fn unpack_into(zip: &[u8], root: &Path) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(root).map_err(|e| e.to_string())?;
     let mut archive = zip::ZipArchive::new(Cursor::new(zip)).map_err(|e| e.to_string())?;
@@ -93,9 +95,18 @@ fn unpack_into(zip: &[u8], root: &Path) -> Result<(), String> {
             continue;
         }
         let path: PathBuf = root.join(rel);
+        let existing = std::fs::symlink_metadata(&path).ok();
         if f.is_dir() {
+            if existing.is_some_and(|m| !m.is_dir()) {
+                let _ = std::fs::remove_file(&path);
+            }
             std::fs::create_dir_all(&path).map_err(|e| e.to_string())?;
             continue;
+        }
+        match existing {
+            Some(m) if m.is_dir() => std::fs::remove_dir_all(&path).map_err(|e| e.to_string())?,
+            Some(_) => std::fs::remove_file(&path).map_err(|e| e.to_string())?,
+            None => {}
         }
         if let Some(p) = path.parent() {
             std::fs::create_dir_all(p).map_err(|e| e.to_string())?;

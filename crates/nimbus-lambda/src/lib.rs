@@ -25,6 +25,7 @@
 mod aliases;
 mod code;
 mod env;
+mod layers;
 mod model;
 mod policy;
 mod pool;
@@ -551,7 +552,7 @@ impl Inner {
     /// Deletes a code blob (and its unpacked copy) no function refers to any more.
     fn gc_code(&self, hexid: &str) {
         let Ok(all) = self.all_functions("") else { return };
-        if all.iter().any(|r| r.code_hex == hexid) || self.version_uses_code(hexid) {
+        if all.iter().any(|r| r.code_hex == hexid) || self.version_uses_code(hexid) || self.layer_blob_in_use(hexid, &all) {
             return;
         }
         let _ = self.store.blobs().delete(&format!("lambda/{hexid}"));
@@ -583,15 +584,14 @@ impl Inner {
             check_env(v)?;
         }
         let architectures = check_architectures(&input.architectures)?;
-        if input.layers.as_ref().is_some_and(|l| !l.is_empty()) {
-            return Err(invalid("Layers are not supported by Nimbus yet."));
-        }
+        let layers = self.function_layers(ctx, &region, input.layers.as_deref().unwrap_or_default())?;
         let snap_start = template::check_snap_start(input.snap_start.as_ref().and_then(|s| s.apply_on.as_deref()), &runtime)?;
         let vpc = input.vpc_config.as_ref().map(vpc::check).transpose()?;
         let c = &input.code;
         let (zip, from_s3) = self
             .code_from(ctx, c.zip_file.as_ref().map(|z| &z.0), &c.s3_bucket, &c.s3_key, &c.s3_object_version, c.image_uri.is_some())
             .await?;
+        layers::check_size(layers::inspect(&zip).0, &layers)?;
         let _guard = self.write_lock.lock().await;
         if self.load(&account, &region, &name)?.is_some() {
             return Err(AwsError::new(409, "ResourceConflictException", format!("Function already exist: {name}")));
@@ -626,6 +626,7 @@ impl Inner {
             version: None,
             alias: None,
             last_version: 0,
+            layers,
         };
         self.save(&rec)?;
         if input.publish == Some(true) {
@@ -729,6 +730,7 @@ impl Inner {
         let _guard = self.write_lock.lock().await;
         let mut rec = self.resolve_latest(ctx, &input.function_name)?;
         Self::check_revision(&rec, &input.revision_id)?;
+        layers::check_size(layers::inspect(&zip).0, &rec.layers)?;
         if input.dry_run == Some(true) {
             let checked = tokio::task::spawn_blocking(move || code::check(&zip, "UpdateFunctionCode", from_s3))
                 .await
@@ -799,8 +801,10 @@ impl Inner {
         if let Some(l) = &input.logging_config {
             rec.logging = Some(l.clone());
         }
-        if input.layers.as_ref().is_some_and(|l| !l.is_empty()) {
-            return Err(invalid("Layers are not supported by Nimbus yet."));
+        let old_layers = rec.layers.clone();
+        if let Some(l) = &input.layers {
+            rec.layers = self.function_layers(ctx, &rec.region, l)?;
+            layers::check_size(self.code_unzipped(&rec.code_hex).await?, &rec.layers)?;
         }
         if let Some(s) = &input.snap_start {
             rec.snap_start = s.apply_on.clone();
@@ -814,6 +818,9 @@ impl Inner {
         self.save(&rec)?;
         self.pools.retire(&FunctionRecord::key(&rec.account, &rec.region, &rec.name));
         self.templates.retire(&FunctionRecord::key(&rec.account, &rec.region, &rec.name));
+        if old_layers != rec.layers {
+            self.gc_layers(&old_layers);
+        }
         Ok(rec.configuration())
     }
 
@@ -831,6 +838,7 @@ impl Inner {
         self.templates.retire(&FunctionRecord::key(&rec.account, &rec.region, &rec.name));
         self.delete_all_versions(&rec)?;
         self.gc_code(&rec.code_hex);
+        self.gc_layers(&rec.layers);
         Ok(())
     }
 
@@ -931,7 +939,7 @@ impl Inner {
             serde_json::to_string(&rec.env).unwrap_or_default(),
             // An environment made for another network must not serve the new one.
             serde_json::to_string(&rec.vpc).unwrap_or_default()
-        )
+        ) + &layers::fingerprint(&rec.layers)
     }
 
     async fn spawn_env(&self, rec: &FunctionRecord, fingerprint: String) -> Result<Result<Arc<Env>, Bytes>, AwsError> {
@@ -976,8 +984,9 @@ impl Inner {
                 .map_err(|e| AwsError::internal(e.to_string()))?
                 .map_err(|e| AwsError::new(500, "ServiceException", format!("could not prepare the function code: {e}")))?;
         }
+        let opt_dir = self.opt_dir(rec, private_fs && host.root).await?;
         let runtime = rec.runtime.clone().unwrap_or_default();
-        let launch = match self.runtimes.launch(&runtime, &code_dir) {
+        let launch = match layers::launch(&self.runtimes, &runtime, &code_dir, opt_dir.as_deref()) {
             Ok(l) => l,
             Err(msg) if runtime.starts_with("provided") => {
                 return Ok(Err(Bytes::from(json!({"errorType": "Runtime.InvalidEntrypoint", "errorMessage": msg}).to_string())))
@@ -992,8 +1001,10 @@ impl Inner {
         };
         let mut host_ro = Vec::new();
         let (program, args) = if private_fs {
+            let in_opt = opt_dir.as_ref().and_then(|o| program.strip_prefix(o).ok()).map(|rel| PathBuf::from("/opt").join(rel));
             let program = match program.strip_prefix(&code_dir) {
                 Ok(rel) => task_root.join(rel),
+                Err(_) if in_opt.is_some() => in_opt.unwrap_or_default(),
                 Err(_) => {
                     // The interpreter's prefix (<prefix>/bin/python3.x) is bound read-only.
                     let real = std::fs::canonicalize(&program).unwrap_or_else(|_| program.clone());
@@ -1051,6 +1062,8 @@ impl Inner {
         vars.insert("AWS_ACCESS_KEY_ID".into(), creds.access_key_id);
         vars.insert("AWS_SECRET_ACCESS_KEY".into(), creds.secret_access_key);
         vars.insert("AWS_SESSION_TOKEN".into(), creds.session_token);
+        let opt_view = if private_fs { Some(PathBuf::from("/opt")) } else { opt_dir.clone() };
+        layers::search_paths(&mut vars, &runtime, &task_root, &runtime_dir, opt_view.as_deref(), private_fs);
         if let Some(user) = &rec.env {
             for (k, v) in user {
                 vars.insert(k.clone(), v.clone());
@@ -1071,6 +1084,7 @@ impl Inner {
         let mut sb = nimbus_sandbox::Sandbox::new(code_dir, program.clone(), args);
         sb.runtime_dir = Some(self.runtimes.dir.clone());
         sb.host_ro = host_ro;
+        sb.opt_dir = opt_dir;
         sb.tmp_mb = rec.ephemeral.max(512) as u64;
         sb.memory_mb = rec.memory.max(128) as u64;
         sb.env = vars;
@@ -1353,6 +1367,9 @@ impl Handler for Lambda {
     }
 
     fn implements(&self, op: &str) -> bool {
+        if Op::from_name(op).is_some_and(layers::implements) {
+            return true;
+        }
         matches!(
             Op::from_name(op),
             Some(
@@ -1468,6 +1485,7 @@ impl Handler for Lambda {
                     Output::from(&t::GetPolicyResponse { policy: Some(doc), revision_id: Some(rec.revision_id) })
                 }
                 Some(other) if versions::implements(op.name) => s.call_versions(ctx, other, input).await,
+                Some(o) if layers::implements(o) => s.layer_call(ctx, o, input).await,
                 _ => Err(AwsError::internal(format!("{} is not implemented", op.name))),
             }
         })

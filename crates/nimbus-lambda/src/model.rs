@@ -70,6 +70,9 @@ pub struct FunctionRecord {
     /// after the version is deleted).
     #[serde(default)]
     pub last_version: u64,
+    /// The function's layers, in order (see the layers module).
+    #[serde(default)]
+    pub layers: Vec<crate::layers::FunctionLayer>,
 }
 
 impl FunctionRecord {
@@ -146,6 +149,7 @@ impl FunctionRecord {
                 log_group: Some(self.log_group()),
                 ..Default::default()
             })),
+            layers: crate::layers::render(&self.layers),
             ..Default::default()
         }
     }

@@ -256,7 +256,8 @@ impl Inner {
         for kv in scan {
             let Ok((_, v)) = kv else { return true };
             match serde_json::from_slice::<FunctionRecord>(&v) {
-                Ok(r) if r.code_hex == hexid => return true,
+                // Its code, or (a layer version deleted since) a layer it was published with.
+                Ok(r) if r.code_hex == hexid || r.layers.iter().any(|l| l.code_hex == hexid) => return true,
                 Ok(_) => {}
                 Err(_) => return true,
             }

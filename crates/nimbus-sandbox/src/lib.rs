@@ -12,7 +12,7 @@
 //!    forks the function and reaps orphans (the supervisor left in the host namespace
 //!    mirrors the exit status, so `Child::wait` sees `signal: killed` on an OOM kill);
 //! 3. in PID 1: new mount, IPC and UTS namespaces and a private root on tmpfs
-//!    ([`mounts::plan`]): `/var/task` the code read-only, `/var/runtime`, `/opt` empty,
+//!    ([`mounts::plan`]): `/var/task` the code read-only, `/var/runtime`, `/opt` the layers,
 //!    system and interpreter directories read-only, `/tmp` a tmpfs of EphemeralStorage
 //!    size, a fresh `/proc`, a few devices; then `pivot_root` and a read-only `/`;
 //! 4. in the function process: `RLIMIT_NOFILE`, drop to an unprivileged uid/gid with no
@@ -249,6 +249,8 @@ pub struct Sandbox {
     pub code_dir: PathBuf,
     /// Nimbus' runtime directory (bound read-only at `/var/runtime`).
     pub runtime_dir: Option<PathBuf>,
+    /// The function's merged layers (bound read-only at `/opt`).
+    pub opt_dir: Option<PathBuf>,
     /// Host directories bound read-only at the same path (interpreter prefixes).
     pub host_ro: Vec<PathBuf>,
     /// `/tmp` size (EphemeralStorage).
@@ -277,6 +279,7 @@ impl Sandbox {
         Sandbox {
             code_dir,
             runtime_dir: None,
+            opt_dir: None,
             host_ro: Vec::new(),
             tmp_mb: 512,
             memory_mb: 128,
@@ -299,6 +302,7 @@ impl Sandbox {
             &mounts::PlanInput {
                 code_dir: &self.code_dir,
                 runtime_dir: self.runtime_dir.as_deref(),
+                opt_dir: self.opt_dir.as_deref(),
                 host_ro: &self.host_ro,
                 tmp_bytes: self.tmp_mb * 1024 * 1024,
                 uid: self.uid,

@@ -10,7 +10,7 @@
 //! <interpreter prefix>                host, read-only, at the same path
 //! /var/task    the function code, read-only
 //! /var/runtime Nimbus' runtime (bootstrap programs), read-only
-//! /opt         empty (layers later), read-only
+//! /opt         the function's merged layers (or empty), read-only
 //! /tmp         private tmpfs, size = EphemeralStorage
 //! /proc        fresh, for the environment's PID namespace
 //! /dev/{null,zero,full,random,urandom}  host devices; /dev/fd, /dev/std* symlinks
@@ -78,6 +78,8 @@ pub const DEVICES: &[&str] = &["/dev/null", "/dev/zero", "/dev/full", "/dev/rand
 pub struct PlanInput<'a> {
     pub code_dir: &'a Path,
     pub runtime_dir: Option<&'a Path>,
+    /// The function's merged layers, bound read-only at `/opt` (an empty `/opt` without).
+    pub opt_dir: Option<&'a Path>,
     /// Host directories bound read-only at the same path (interpreters).
     pub host_ro: &'a [PathBuf],
     pub tmp_bytes: u64,
@@ -153,7 +155,10 @@ pub fn plan(input: &PlanInput<'_>, probe: &dyn Fn(&Path) -> Kind) -> Vec<Op> {
     b.ops.push(Op::File { dst: "/etc/group".into(), contents: format!("root:x:0:\nsbx_user1051:x:{}:\n", input.gid).into_bytes() });
     for p in input.host_ro {
         // Never the host's root, nor a directory that holds the code (and so the data dir).
-        let too_broad = p.components().count() < 2 || input.code_dir.starts_with(p) || input.runtime_dir.is_some_and(|r| r.starts_with(p));
+        let too_broad = p.components().count() < 2
+            || input.code_dir.starts_with(p)
+            || input.runtime_dir.is_some_and(|r| r.starts_with(p))
+            || input.opt_dir.is_some_and(|o| o.starts_with(p));
         if too_broad || !p.is_absolute() || bound.iter().any(|b| p.starts_with(b)) || !matches!(probe(p), Kind::Dir) {
             continue;
         }
@@ -168,6 +173,9 @@ pub fn plan(input: &PlanInput<'_>, probe: &dyn Fn(&Path) -> Kind) -> Vec<Op> {
         b.ops.push(Op::Bind { src: r.to_path_buf(), dst: "/var/runtime".into(), readonly: true, file: false });
     }
     b.dir_all(Path::new("/opt"));
+    if let Some(o) = input.opt_dir {
+        b.ops.push(Op::Bind { src: o.to_path_buf(), dst: "/opt".into(), readonly: true, file: false });
+    }
     b.dir_all(Path::new("/tmp"));
     b.ops.push(Op::Tmpfs { dst: "/tmp".into(), size_bytes: input.tmp_bytes, mode: 0o1777 });
     b.dir_all(Path::new("/proc"));
@@ -206,6 +214,7 @@ mod tests {
             &PlanInput {
                 code_dir: Path::new("/data/lambda/code/abc"),
                 runtime_dir: Some(Path::new("/data/lambda/runtimes")),
+                opt_dir: Some(Path::new("/data/lambda/opt/def")),
                 host_ro: &ro,
                 tmp_bytes: 512 << 20,
                 uid: 993,
@@ -230,6 +239,7 @@ mod tests {
         let b = binds(&ops);
         assert!(b.contains(&("/data/lambda/code/abc".into(), "/var/task".into(), true)));
         assert!(b.contains(&("/data/lambda/runtimes".into(), "/var/runtime".into(), true)));
+        assert!(b.contains(&("/data/lambda/opt/def".into(), "/opt".into(), true)));
         assert!(b.contains(&("/usr".into(), "/usr".into(), true)));
         assert!(b.contains(&("/root/.pyenv/versions/3.11.7".into(), "/root/.pyenv/versions/3.11.7".into(), true)));
         assert!(b.contains(&("/etc/hosts".into(), "/etc/hosts".into(), true)));
@@ -263,7 +273,7 @@ mod tests {
     fn broad_interpreter_dirs_are_refused() {
         let ro = vec![PathBuf::from("/"), PathBuf::from("/data"), PathBuf::from("relative")];
         let ops = plan(
-            &PlanInput { code_dir: Path::new("/data/lambda/code/abc"), runtime_dir: None, host_ro: &ro, tmp_bytes: 1, uid: 1, gid: 1 },
+            &PlanInput { code_dir: Path::new("/data/lambda/code/abc"), runtime_dir: None, opt_dir: None, host_ro: &ro, tmp_bytes: 1, uid: 1, gid: 1 },
             &|p: &Path| if p == Path::new("/") || p == Path::new("/data") || p == Path::new("relative") { Kind::Dir } else { fake(p) },
         );
         for (src, _, _) in binds(&ops) {
