@@ -223,7 +223,18 @@ impl Inner {
     /// The function and its checked qualifier (an existing version or alias).
     fn provisioned_subject(&self, ctx: &RequestContext, function_name: &str, qualifier: &str) -> Result<FunctionRecord, AwsError> {
         let (region, account, name, _) = parse_name(ctx, function_name)?;
-        let latest = self.load(&account, &region, &name)?.ok_or_else(|| not_found(&region, &account, &name, None))?;
+        // A missing function is reported as its missing alias or version would be (recorded
+        // from AWS: localstack's test_lambda_api.snapshot.json, test_provisioned_concurrency_exceptions).
+        let Some(latest) = self.load(&account, &region, &name)? else {
+            if is_version(qualifier) {
+                return Err(not_found(&region, &account, &name, Some(qualifier)));
+            }
+            return Err(AwsError::new(
+                404,
+                "ResourceNotFoundException",
+                format!("Cannot find alias arn: {}:{qualifier}", crate::model::function_arn(&region, &account, &name)),
+            ));
+        };
         if is_version(qualifier) {
             if self.load_version(&account, &region, &name, qualifier)?.is_none() {
                 return Err(not_found(&region, &account, &name, Some(qualifier)));
