@@ -10,8 +10,8 @@
 //! on-demand environment; their REPORT lines carry no Init Duration (init ran before).
 //! Environments that die or age out are replaced; an alias that moves takes its
 //! environments along. Status is `IN_PROGRESS` until every requested environment is up,
-//! then `READY`; an init failure makes it `FAILED` with the error as `StatusReason`
-//! (retried on the next Put).
+//! then `READY`; an init failure makes it `FAILED` with `StatusReason`
+//! `FUNCTION_ERROR_INIT_FAILURE` (the error goes to the server log; retried on the next Put).
 //!
 //! Limits as AWS: the configurations of a function with reserved concurrency fit in it;
 //! otherwise they come out of the account's unreserved concurrency, which must stay at
@@ -174,7 +174,9 @@ impl Inner {
             st.allocated = alive.min(want);
             if let Some(why) = failed {
                 tracing::warn!(function = %c.function, qualifier = %c.qualifier, "provisioned concurrency failed: {why}");
-                st.failed = Some(format!("FUNCTION_ERROR_INIT_FAILURE: {}", why.chars().take(1000).collect::<String>()));
+                // AWS's StatusReason is the bare code (the error itself is in the logs):
+                // CloudFormation quotes it as "Reason: FUNCTION_ERROR_INIT_FAILURE".
+                st.failed = Some("FUNCTION_ERROR_INIT_FAILURE".into());
                 return;
             }
         }
