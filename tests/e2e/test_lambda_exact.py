@@ -205,3 +205,38 @@ def test_layer_compatible_lists_as_given(server):
     assert listed[0]["CompatibleRuntimes"] == [] and listed[0]["CompatibleArchitectures"] == []
     got = lam.get_layer_version(LayerName="lx", VersionNumber=1)
     assert got["CompatibleRuntimes"] == [] and got["CompatibleArchitectures"] == []
+
+
+def test_collection_member_constraints_are_reported_at_the_collection(server, lam):
+    raw = server.client("lambda", validate=False)
+    # routing_config_exc_toohigh / routing_config_exc_subzero / routing_config_exc_version_latest.
+    for weights, shown in (({"2": 2.0}, "{2=2.0}"), ({"2": -1.0}, "{2=-1.0}")):
+        assert fails(raw.create_alias, FunctionName="fx", Name="w", FunctionVersion="1", RoutingConfig={"AdditionalVersionWeights": weights}) == (
+            "ValidationException",
+            f"1 validation error detected: Value '{shown}' at 'routingConfig.additionalVersionWeights' failed to satisfy constraint: "
+            "Map value must satisfy constraint: [Member must have value less than or equal to 1.0, Member must have value greater than or equal to 0.0, Member must not be null]",
+            400,
+        )
+    assert fails(raw.update_alias, FunctionName="fx", Name="live", RoutingConfig={"AdditionalVersionWeights": {"$LATEST": 0.5}}) == (
+        "ValidationException",
+        "1 validation error detected: Value '{$LATEST=0.5}' at 'routingConfig.additionalVersionWeights' failed to satisfy constraint: "
+        "Map keys must satisfy constraint: [Member must have length less than or equal to 1024, Member must have length greater than or equal to 1, "
+        "Member must satisfy regular expression pattern: [0-9]+, Member must not be null]",
+        400,
+    )
+    # uppercase_architecture.
+    assert fails(raw.create_function, FunctionName="arch", Runtime="python3.12", Role=ROLE, Handler="index.handler",
+                 Code={"ZipFile": make_zip(CODE)}, Architectures=["X86_64"]) == (
+        "ValidationException",
+        "1 validation error detected: Value '[X86_64]' at 'architectures' failed to satisfy constraint: "
+        "Member must satisfy constraint: [Member must satisfy enum value set: [x86_64, arm64], Member must not be null]",
+        400,
+    )
+    # add_layer_arn_without_version_exc (the pattern is the current model's).
+    layer = "arn:aws:lambda:us-east-1:000000000000:layer:nover"
+    code, message, status = fails(raw.update_function_configuration, FunctionName="fx", Layers=[layer])
+    assert (code, status) == ("ValidationException", 400)
+    assert message.startswith(
+        f"1 validation error detected: Value '[{layer}]' at 'layers' failed to satisfy constraint: Member must satisfy constraint: "
+        "[Member must have length less than or equal to 140, Member must have length greater than or equal to 1, Member must satisfy regular expression pattern: "
+    ) and message.endswith(", Member must not be null]"), message
