@@ -240,3 +240,15 @@ def test_collection_member_constraints_are_reported_at_the_collection(server, la
         f"1 validation error detected: Value '[{layer}]' at 'layers' failed to satisfy constraint: Member must satisfy constraint: "
         "[Member must have length less than or equal to 140, Member must have length greater than or equal to 1, Member must satisfy regular expression pattern: "
     ) and message.endswith(", Member must not be null]"), message
+
+
+def test_provisioned_concurrency_account_limits(lam):
+    # test_provisioned_concurrency_limits: more than the unreserved pool, then below its minimum.
+    unreserved = lam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"]
+    assert fails(lam.put_provisioned_concurrency_config, FunctionName="fx", Qualifier="1", ProvisionedConcurrentExecutions=unreserved + 1) == (
+        "InvalidParameterValueException", f"Specified ConcurrentExecutions for function is greater than account's unreserved concurrency [{unreserved}].", 400)
+    assert fails(lam.put_provisioned_concurrency_config, FunctionName="fx", Qualifier="1", ProvisionedConcurrentExecutions=unreserved - 99) == (
+        "InvalidParameterValueException", "Specified ConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [100].", 400)
+    # test_function_concurrency_limits: reserved concurrency says the same with its own name.
+    assert fails(lam.put_function_concurrency, FunctionName="fx", ReservedConcurrentExecutions=unreserved) == (
+        "InvalidParameterValueException", "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [100].", 400)

@@ -299,7 +299,15 @@ impl Inner {
             None => {
                 let reserved = self.total_reserved(&account, None)?;
                 let provisioned = self.provisioned_sum(&account, |k, _| k != key)?;
-                if i64::from(self.config.account_concurrency) - reserved - provisioned - i64::from(requested) < MIN_UNRESERVED {
+                let unreserved = i64::from(self.config.account_concurrency) - reserved - provisioned;
+                // Both texts as recorded from AWS (localstack's test_lambda_api.snapshot.json,
+                // test_provisioned_concurrency_limits).
+                if i64::from(requested) > unreserved {
+                    return Err(invalid(format!(
+                        "Specified ConcurrentExecutions for function is greater than account's unreserved concurrency [{unreserved}]."
+                    )));
+                }
+                if unreserved - i64::from(requested) < MIN_UNRESERVED {
                     return Err(invalid(format!(
                         "Specified ConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [{MIN_UNRESERVED}]."
                     )));
