@@ -10,6 +10,9 @@
 //! - Deleting one version (refused while an alias points at it) or, with the function,
 //!   every version, alias and provisioned concurrency configuration.
 //! - The operation dispatch for versions, aliases and provisioned concurrency.
+//! - How qualified names resolve for GetFunction/GetFunctionConfiguration
+//!   ([`Inner::resolve_shown`]) and the function-concurrency operations, with AWS's
+//!   texts for qualifier mismatches and missing functions, versions and aliases.
 //!
 //! Each version has its own environments: its fingerprint starts with the version, its
 //! snapshot template is keyed by [`FunctionRecord::env_key`], `AWS_LAMBDA_FUNCTION_VERSION`,
