@@ -452,7 +452,9 @@ def test_provisioned_concurrency_init_failure(server):
     lam.publish_version(FunctionName="pc-bad")
     lam.put_provisioned_concurrency_config(FunctionName="pc-bad", Qualifier="1", ProvisionedConcurrentExecutions=1)
     failed = wait_status(lam, "pc-bad", "1", "FAILED")
-    assert "init is broken" in failed["StatusReason"]
+    # AWS's StatusReason is the bare reason code (CloudFormation quotes it as
+    # "Provisioned Concurrency configuration failed to be applied. Reason: FUNCTION_ERROR_INIT_FAILURE").
+    assert failed["StatusReason"] == "FUNCTION_ERROR_INIT_FAILURE"
     assert failed["AllocatedProvisionedConcurrentExecutions"] == 0
 
 

@@ -63,8 +63,24 @@ fn alias_key(account: &str, region: &str, function: &str, alias: &str) -> String
     format!("{}{alias}", function_prefix(account, region, function))
 }
 
+/// GetAlias (and the provisioned concurrency operations) on a missing alias.
 fn alias_not_found(latest: &FunctionRecord, alias: &str) -> AwsError {
     AwsError::new(404, "ResourceNotFoundException", format!("Cannot find alias arn: {}:{alias}", latest.arn()))
+}
+
+/// UpdateAlias on a missing alias says it differently from GetAlias (AWS's text, as
+/// quoted from real UpdateAlias failures: terraform-provider-aws#4090, localstack#11832).
+fn update_alias_not_found(latest: &FunctionRecord, alias: &str) -> AwsError {
+    AwsError::new(404, "ResourceNotFoundException", format!("Alias not found: {}:{alias}", latest.arn()))
+}
+
+/// A double as AWS's (Java) validation messages print it: `2.0`, `-1.0`, `0.25`.
+fn java_double(v: f64) -> String {
+    if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e7 {
+        format!("{v:.1}")
+    } else {
+        format!("{v}")
+    }
 }
 
 /// Alias names: `(?!^[0-9]+$)([a-zA-Z0-9-_]+)`, at most 128 characters (the lookahead is
@@ -159,14 +175,17 @@ impl Inner {
             return Err(invalid("Number of items in AdditionalVersionWeights cannot be greater than 1"));
         }
         for (version, w) in &weights {
+            // AWS's texts, as recorded from the service (localstack's
+            // test_lambda_api.snapshot.json, test_notfound_and_invalid_routingconfigs).
+            let shown = java_double(*w);
             if !w.is_finite() || *w < 0.0 || *w > 1.0 {
                 return Err(AwsError::validation(format!(
-                    "1 validation error detected: Value '{{{version}={w}}}' at 'routingConfig.additionalVersionWeights' failed to satisfy constraint: Map value must satisfy constraint: [Member must have value less than or equal to 1.0, Member must have value greater than or equal to 0.0]"
+                    "1 validation error detected: Value '{{{version}={shown}}}' at 'routingConfig.additionalVersionWeights' failed to satisfy constraint: Map value must satisfy constraint: [Member must have value less than or equal to 1.0, Member must have value greater than or equal to 0.0, Member must not be null]"
                 )));
             }
             if !is_version(version) {
                 return Err(AwsError::validation(format!(
-                    "1 validation error detected: Value '{{{version}={w}}}' at 'routingConfig.additionalVersionWeights' failed to satisfy constraint: Map keys must satisfy constraint: [Member must have length less than or equal to 1024, Member must have length greater than or equal to 1, Member must satisfy regular expression pattern: [0-9]+]"
+                    "1 validation error detected: Value '{{{version}={shown}}}' at 'routingConfig.additionalVersionWeights' failed to satisfy constraint: Map keys must satisfy constraint: [Member must have length less than or equal to 1024, Member must have length greater than or equal to 1, Member must satisfy regular expression pattern: [0-9]+, Member must not be null]"
                 )));
             }
             if primary == "$LATEST" {
@@ -185,7 +204,8 @@ impl Inner {
     pub(crate) async fn create_alias(&self, ctx: &RequestContext, input: t::CreateAliasRequest) -> Result<t::AliasConfiguration, AwsError> {
         check_alias_name(&input.name)?;
         let _guard = self.write_lock.lock().await;
-        let latest = self.resolve_latest(ctx, &input.function_name)?;
+        // A missing function is reported with the version the alias was to point at.
+        let latest = self.resolve_latest_or(ctx, &input.function_name, Some(&input.function_version))?;
         self.check_target(&latest, &input.function_version)?;
         let weights = self.check_weights(&latest, &input.function_version, &input.routing_config)?;
         if let Some(existing) = self.load_alias(&latest.account, &latest.region, &latest.name, &input.name)? {
@@ -215,7 +235,7 @@ impl Inner {
     pub(crate) async fn update_alias(&self, ctx: &RequestContext, input: t::UpdateAliasRequest) -> Result<t::AliasConfiguration, AwsError> {
         let _guard = self.write_lock.lock().await;
         let latest = self.resolve_latest(ctx, &input.function_name)?;
-        let mut alias = self.load_alias(&latest.account, &latest.region, &latest.name, &input.name)?.ok_or_else(|| alias_not_found(&latest, &input.name))?;
+        let mut alias = self.load_alias(&latest.account, &latest.region, &latest.name, &input.name)?.ok_or_else(|| update_alias_not_found(&latest, &input.name))?;
         if input.revision_id.as_ref().is_some_and(|r| *r != alias.revision_id) {
             return Err(AwsError::new(
                 412,
@@ -291,6 +311,14 @@ mod tests {
         assert!(check_alias_name("").is_err());
         assert!(check_alias_name("a/b").is_err());
         assert!(check_alias_name(&"a".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn doubles_print_as_java_does() {
+        assert_eq!(java_double(2.0), "2.0");
+        assert_eq!(java_double(-1.0), "-1.0");
+        assert_eq!(java_double(0.25), "0.25");
+        assert_eq!(java_double(1.5), "1.5");
     }
 
     #[test]

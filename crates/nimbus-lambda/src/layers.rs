@@ -428,8 +428,10 @@ impl Inner {
             version: last + 1,
             description: input.description.clone().unwrap_or_default(),
             created: last_modified(),
-            compatible_runtimes: input.compatible_runtimes.clone().filter(|v| !v.is_empty()),
-            compatible_architectures: input.compatible_architectures.clone().filter(|v| !v.is_empty()),
+            // Empty lists are kept and shown as given (AWS answers `"CompatibleRuntimes": []`:
+            // localstack's test_lambda_api.snapshot.json, publish_empty_result).
+            compatible_runtimes: input.compatible_runtimes.clone(),
+            compatible_architectures: input.compatible_architectures.clone(),
             license_info: input.license_info.clone(),
             code_sha256: checked.sha_b64,
             code_hex: checked.sha_hex,

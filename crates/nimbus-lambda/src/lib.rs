@@ -515,6 +515,7 @@ impl Inner {
     /// or the version an alias points at ([`versions`]).
     fn resolve(&self, ctx: &RequestContext, raw: &str, qualifier: Option<&str>) -> Result<FunctionRecord, AwsError> {
         let (region, account, name, q) = parse_name(ctx, raw)?;
+        versions::check_derived_qualifier(qualifier, q.as_deref())?;
         let q = qualifier.map(str::to_string).or(q);
         let rec = self.load(&account, &region, &name)?.ok_or_else(|| not_found(&region, &account, &name, None))?;
         match q.as_deref() {
@@ -636,9 +637,9 @@ impl Inner {
     }
 
     fn get_function(&self, ctx: &RequestContext, input: t::GetFunctionRequest) -> Result<t::GetFunctionResponse, AwsError> {
-        let rec = self.resolve(ctx, &input.function_name, input.qualifier.as_deref())?;
+        let (rec, configuration) = self.resolve_shown(ctx, &input.function_name, input.qualifier.as_deref())?;
         Ok(t::GetFunctionResponse {
-            configuration: Some(rec.configuration()),
+            configuration: Some(configuration),
             code: Some(t::FunctionCodeLocation {
                 repository_type: Some("S3".into()),
                 location: Some(format!("{}{}", self.code_url, rec.code_hex)),
@@ -677,7 +678,7 @@ impl Inner {
                 }
                 break;
             }
-            functions.push(rec.configuration());
+            functions.push(versions::list_item(rec.configuration()));
         }
         Ok(t::ListFunctionsResponse { next_marker, functions: Some(functions) })
     }
@@ -854,7 +855,7 @@ impl Inner {
 
     async fn put_concurrency(&self, ctx: &RequestContext, input: t::PutFunctionConcurrencyRequest) -> Result<t::Concurrency, AwsError> {
         let _guard = self.write_lock.lock().await;
-        let mut rec = self.resolve_latest(ctx, &input.function_name)?;
+        let mut rec = self.resolve_for_concurrency(ctx, &input.function_name, true)?;
         let v = input.reserved_concurrent_executions;
         if v < 0 {
             check_range(v, 0, i32::MAX, "reservedConcurrentExecutions")?;
@@ -872,7 +873,7 @@ impl Inner {
 
     async fn delete_concurrency(&self, ctx: &RequestContext, input: t::DeleteFunctionConcurrencyRequest) -> Result<(), AwsError> {
         let _guard = self.write_lock.lock().await;
-        let mut rec = self.resolve_latest(ctx, &input.function_name)?;
+        let mut rec = self.resolve_for_concurrency(ctx, &input.function_name, false)?;
         rec.reserved_concurrency = None;
         self.save(&rec)
     }
@@ -898,7 +899,7 @@ impl Inner {
 
     async fn add_permission(&self, ctx: &RequestContext, input: t::AddPermissionRequest) -> Result<t::AddPermissionResponse, AwsError> {
         let _guard = self.write_lock.lock().await;
-        let mut rec = self.resolve(ctx, &input.function_name, input.qualifier.as_deref())?;
+        let mut rec = self.resolve_for_policy(ctx, &input.function_name, input.qualifier.as_deref(), policy::Op::Add)?;
         Self::check_revision(&rec, &input.revision_id)?;
         let resource = match input.qualifier.as_deref() {
             Some(q) => format!("{}:{q}", rec.arn()),
@@ -912,7 +913,7 @@ impl Inner {
 
     async fn remove_permission(&self, ctx: &RequestContext, input: t::RemovePermissionRequest) -> Result<(), AwsError> {
         let _guard = self.write_lock.lock().await;
-        let mut rec = self.resolve(ctx, &input.function_name, input.qualifier.as_deref())?;
+        let mut rec = self.resolve_for_policy(ctx, &input.function_name, input.qualifier.as_deref(), policy::Op::Remove)?;
         Self::check_revision(&rec, &input.revision_id)?;
         policy::remove(&mut rec, &input.statement_id)?;
         rec.revision_id = new_revision();
@@ -1404,7 +1405,7 @@ impl Handler for Lambda {
                 Some(Op::GetFunction) => Output::from(&s.get_function(ctx, input.parse()?)?),
                 Some(Op::GetFunctionConfiguration) => {
                     let i: t::GetFunctionConfigurationRequest = input.parse()?;
-                    Output::from(&s.resolve(ctx, &i.function_name, i.qualifier.as_deref())?.configuration())
+                    Output::from(&s.resolve_shown(ctx, &i.function_name, i.qualifier.as_deref())?.1)
                 }
                 Some(Op::ListFunctions) => Output::from(&s.list_functions(ctx, input.parse()?)?),
                 Some(Op::UpdateFunctionCode) => Output::from(&s.update_code(ctx, input.parse()?).await?),
@@ -1439,7 +1440,7 @@ impl Handler for Lambda {
                 Some(Op::PutFunctionConcurrency) => Output::from(&s.put_concurrency(ctx, input.parse()?).await?),
                 Some(Op::GetFunctionConcurrency) => {
                     let i: t::GetFunctionConcurrencyRequest = input.parse()?;
-                    let rec = s.resolve_latest(ctx, &i.function_name)?;
+                    let rec = s.resolve_for_concurrency(ctx, &i.function_name, false)?;
                     Output::from(&t::GetFunctionConcurrencyResponse { reserved_concurrent_executions: rec.reserved_concurrency })
                 }
                 Some(Op::DeleteFunctionConcurrency) => {
@@ -1480,7 +1481,7 @@ impl Handler for Lambda {
                 }
                 Some(Op::GetPolicy) => {
                     let i: t::GetPolicyRequest = input.parse()?;
-                    let rec = s.resolve(ctx, &i.function_name, i.qualifier.as_deref())?;
+                    let rec = s.resolve_for_policy(ctx, &i.function_name, i.qualifier.as_deref(), policy::Op::Get)?;
                     let doc = policy::document(&rec).ok_or_else(policy::no_policy)?;
                     Output::from(&t::GetPolicyResponse { policy: Some(doc), revision_id: Some(rec.revision_id) })
                 }

@@ -11,10 +11,64 @@
 //! Gateway, S3 notifications) read them through `GetPolicy`.
 
 use nimbus_model::types::lambda as t;
-use nimbus_types::AwsError;
+use nimbus_types::{AwsError, RequestContext};
 use serde_json::{json, Map, Value};
 
-use crate::model::FunctionRecord;
+use crate::model::{function_arn, FunctionRecord};
+use crate::versions::{check_derived_qualifier, is_version};
+use crate::{invalid, not_found, parse_name, Inner};
+
+/// Which policy operation resolves its function: each names a missing function, version
+/// or alias its own way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Add,
+    Remove,
+    Get,
+}
+
+/// An alias name (`(?!^[0-9]+$)([a-zA-Z0-9-_]+)`) rather than a version or `$LATEST`.
+fn is_alias_name(q: &str) -> bool {
+    !q.is_empty() && !is_version(q) && q.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+impl Inner {
+    /// The function (at its qualifier) whose policy `op` reads or changes. AWS's answers,
+    /// as recorded from the service (localstack's test_lambda_api.snapshot.json,
+    /// test_permission_exceptions): AddPermission refuses `$LATEST`; a missing alias is
+    /// "Cannot find alias arn: ..." (AddPermission, RemovePermission); RemovePermission on
+    /// a missing function is "No policy found for: <arn>"; GetPolicy on a missing version
+    /// is "The resource you requested does not exist.".
+    pub(crate) fn resolve_for_policy(&self, ctx: &RequestContext, raw: &str, qualifier: Option<&str>, op: Op) -> Result<FunctionRecord, AwsError> {
+        let (region, account, name, q) = parse_name(ctx, raw)?;
+        check_derived_qualifier(qualifier, q.as_deref())?;
+        let q = qualifier.map(str::to_string).or(q);
+        if op == Op::Add && q.as_deref() == Some("$LATEST") {
+            return Err(invalid("We currently do not support adding policies for $LATEST."));
+        }
+        let Some(latest) = self.load(&account, &region, &name)? else {
+            if op == Op::Remove {
+                return Err(AwsError::new(404, "ResourceNotFoundException", format!("No policy found for: {}", function_arn(&region, &account, &name))));
+            }
+            return Err(not_found(&region, &account, &name, None));
+        };
+        let Some(q) = q.filter(|q| q != "$LATEST") else { return Ok(latest) };
+        let missing = if is_version(&q) {
+            self.load_version(&account, &region, &name, &q)?.is_none()
+        } else {
+            is_alias_name(&q) && self.load_alias(&account, &region, &name, &q)?.is_none()
+        };
+        if missing {
+            if op == Op::Get && is_version(&q) {
+                return Err(no_policy());
+            }
+            if is_alias_name(&q) {
+                return Err(AwsError::new(404, "ResourceNotFoundException", format!("Cannot find alias arn: {}:{q}", latest.arn())));
+            }
+        }
+        self.resolve_qualified(latest, &q)
+    }
+}
 
 /// AWS's limit on a function policy document.
 const MAX_POLICY_BYTES: usize = 20 * 1024;

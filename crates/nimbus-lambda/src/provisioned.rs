@@ -10,8 +10,8 @@
 //! on-demand environment; their REPORT lines carry no Init Duration (init ran before).
 //! Environments that die or age out are replaced; an alias that moves takes its
 //! environments along. Status is `IN_PROGRESS` until every requested environment is up,
-//! then `READY`; an init failure makes it `FAILED` with the error as `StatusReason`
-//! (retried on the next Put).
+//! then `READY`; an init failure makes it `FAILED` with `StatusReason`
+//! `FUNCTION_ERROR_INIT_FAILURE` (the error goes to the server log; retried on the next Put).
 //!
 //! Limits as AWS: the configurations of a function with reserved concurrency fit in it;
 //! otherwise they come out of the account's unreserved concurrency, which must stay at
@@ -174,7 +174,9 @@ impl Inner {
             st.allocated = alive.min(want);
             if let Some(why) = failed {
                 tracing::warn!(function = %c.function, qualifier = %c.qualifier, "provisioned concurrency failed: {why}");
-                st.failed = Some(format!("FUNCTION_ERROR_INIT_FAILURE: {}", why.chars().take(1000).collect::<String>()));
+                // AWS's StatusReason is the bare code (the error itself is in the logs):
+                // CloudFormation quotes it as "Reason: FUNCTION_ERROR_INIT_FAILURE".
+                st.failed = Some("FUNCTION_ERROR_INIT_FAILURE".into());
                 return;
             }
         }
@@ -223,7 +225,18 @@ impl Inner {
     /// The function and its checked qualifier (an existing version or alias).
     fn provisioned_subject(&self, ctx: &RequestContext, function_name: &str, qualifier: &str) -> Result<FunctionRecord, AwsError> {
         let (region, account, name, _) = parse_name(ctx, function_name)?;
-        let latest = self.load(&account, &region, &name)?.ok_or_else(|| not_found(&region, &account, &name, None))?;
+        // A missing function is reported as its missing alias or version would be (recorded
+        // from AWS: localstack's test_lambda_api.snapshot.json, test_provisioned_concurrency_exceptions).
+        let Some(latest) = self.load(&account, &region, &name)? else {
+            if is_version(qualifier) {
+                return Err(not_found(&region, &account, &name, Some(qualifier)));
+            }
+            return Err(AwsError::new(
+                404,
+                "ResourceNotFoundException",
+                format!("Cannot find alias arn: {}:{qualifier}", crate::model::function_arn(&region, &account, &name)),
+            ));
+        };
         if is_version(qualifier) {
             if self.load_version(&account, &region, &name, qualifier)?.is_none() {
                 return Err(not_found(&region, &account, &name, Some(qualifier)));
@@ -286,7 +299,15 @@ impl Inner {
             None => {
                 let reserved = self.total_reserved(&account, None)?;
                 let provisioned = self.provisioned_sum(&account, |k, _| k != key)?;
-                if i64::from(self.config.account_concurrency) - reserved - provisioned - i64::from(requested) < MIN_UNRESERVED {
+                let unreserved = i64::from(self.config.account_concurrency) - reserved - provisioned;
+                // Both texts as recorded from AWS (localstack's test_lambda_api.snapshot.json,
+                // test_provisioned_concurrency_limits).
+                if i64::from(requested) > unreserved {
+                    return Err(invalid(format!(
+                        "Specified ConcurrentExecutions for function is greater than account's unreserved concurrency [{unreserved}]."
+                    )));
+                }
+                if unreserved - i64::from(requested) < MIN_UNRESERVED {
                     return Err(invalid(format!(
                         "Specified ConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [{MIN_UNRESERVED}]."
                     )));

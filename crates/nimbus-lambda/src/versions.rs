@@ -10,6 +10,9 @@
 //! - Deleting one version (refused while an alias points at it) or, with the function,
 //!   every version, alias and provisioned concurrency configuration.
 //! - The operation dispatch for versions, aliases and provisioned concurrency.
+//! - How qualified names resolve for GetFunction/GetFunctionConfiguration
+//!   ([`Inner::resolve_shown`]) and the function-concurrency operations, with AWS's
+//!   texts for qualifier mismatches and missing functions, versions and aliases.
 //!
 //! Each version has its own environments: its fingerprint starts with the version, its
 //! snapshot template is keyed by [`FunctionRecord::env_key`], `AWS_LAMBDA_FUNCTION_VERSION`,
@@ -156,6 +159,28 @@ fn publish_digest(r: &FunctionRecord) -> String {
     .to_string()
 }
 
+/// A function as list operations (ListFunctions, ListVersionsByFunction) show it: AWS
+/// leaves out the state fields there (recorded: localstack's test_lambda_api.snapshot.json,
+/// list_versions_result, list_all).
+pub(crate) fn list_item(mut c: t::FunctionConfiguration) -> t::FunctionConfiguration {
+    c.state = None;
+    c.state_reason = None;
+    c.state_reason_code = None;
+    c.last_update_status = None;
+    c.last_update_status_reason = None;
+    c.last_update_status_reason_code = None;
+    c
+}
+
+/// A qualifier both in the function name and in `Qualifier` must be the same one (AWS's
+/// text, recorded: localstack's test_lambda_api.snapshot.json, qualifier mismatch tests).
+pub(crate) fn check_derived_qualifier(given: Option<&str>, derived: Option<&str>) -> Result<(), AwsError> {
+    match (given, derived) {
+        (Some(g), Some(d)) if g != d => Err(invalid("The derived qualifier from the function name does not match the specified qualifier.")),
+        _ => Ok(()),
+    }
+}
+
 fn decode_marker(m: &str) -> Result<String, AwsError> {
     B64.decode(m).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(|| invalid("Invalid Marker"))
 }
@@ -211,13 +236,70 @@ impl Inner {
     /// The unqualified function for operations that change `$LATEST` or the function as a
     /// whole (versions are immutable; concurrency belongs to the function).
     pub(crate) fn resolve_latest(&self, ctx: &RequestContext, raw: &str) -> Result<FunctionRecord, AwsError> {
+        self.resolve_latest_or(ctx, raw, None)
+    }
+
+    /// [`Self::resolve_latest`]; a missing function is reported with `missing` as the
+    /// qualifier of its ARN (CreateAlias names the version the alias was to point at).
+    pub(crate) fn resolve_latest_or(&self, ctx: &RequestContext, raw: &str, missing: Option<&str>) -> Result<FunctionRecord, AwsError> {
         let (region, account, name, q) = parse_name(ctx, raw)?;
         if q.is_some_and(|q| q != "$LATEST") {
             return Err(invalid(format!(
                 "This operation cannot be performed on a function version or alias: {raw}. Please specify the unqualified function name or ARN."
             )));
         }
-        self.load(&account, &region, &name)?.ok_or_else(|| not_found(&region, &account, &name, None))
+        self.load(&account, &region, &name)?.ok_or_else(|| not_found(&region, &account, &name, missing))
+    }
+
+    /// Put/Get/DeleteFunctionConcurrency: the function itself. AWS refuses a version or
+    /// an alias with its own text, and PutFunctionConcurrency names a missing function by
+    /// its `$LATEST` ARN (both recorded from AWS: localstack's test_lambda_api.snapshot.json,
+    /// test_function_concurrency_exceptions / test_ops_on_nonexisting_fn).
+    pub(crate) fn resolve_for_concurrency(&self, ctx: &RequestContext, raw: &str, put: bool) -> Result<FunctionRecord, AwsError> {
+        let (region, account, name, q) = parse_name(ctx, raw)?;
+        if q.is_some_and(|q| q != "$LATEST") {
+            return Err(invalid(
+                "This operation is permitted on Lambda functions only. Aliases and versions do not support this operation. Please specify either a function name or an unqualified function ARN.",
+            ));
+        }
+        self.load(&account, &region, &name)?.ok_or_else(|| not_found(&region, &account, &name, put.then_some("$LATEST")))
+    }
+
+    /// GetFunction/GetFunctionConfiguration: the record and the configuration AWS shows
+    /// for it. As recorded from AWS (localstack's test_lambda_api.snapshot.json): a
+    /// missing function is named with the qualifier asked for; `Qualifier=$LATEST` shows
+    /// the ARN qualified with `:$LATEST`; through an alias the ARN is the alias's and the
+    /// RevisionId is the version's (the alias's own RevisionId is GetAlias's).
+    pub(crate) fn resolve_shown(&self, ctx: &RequestContext, raw: &str, qualifier: Option<&str>) -> Result<(FunctionRecord, t::FunctionConfiguration), AwsError> {
+        let (region, account, name, q) = parse_name(ctx, raw)?;
+        check_derived_qualifier(qualifier, q.as_deref())?;
+        let q = qualifier.map(str::to_string).or(q);
+        let latest = self.load(&account, &region, &name)?.ok_or_else(|| not_found(&region, &account, &name, q.as_deref()))?;
+        match q.as_deref() {
+            None => {
+                let c = latest.configuration();
+                Ok((latest, c))
+            }
+            Some("$LATEST") => {
+                let mut c = latest.configuration();
+                c.function_arn = Some(format!("{}:$LATEST", latest.arn()));
+                Ok((latest, c))
+            }
+            Some(other) => {
+                let rec = self.resolve_qualified(latest.clone(), other)?;
+                let mut c = rec.configuration();
+                if rec.alias.is_some() {
+                    let own = match rec.version.as_deref() {
+                        Some(v) => self.load_version(&account, &region, &name, v)?.map(|v| v.revision_id),
+                        None => Some(latest.revision_id.clone()),
+                    };
+                    if own.is_some() {
+                        c.revision_id = own;
+                    }
+                }
+                Ok((rec, c))
+            }
+        }
     }
 
     /// Tags belong to the unqualified function only (as AWS).
@@ -352,8 +434,8 @@ impl Inner {
         let mut all = Vec::new();
         let mut c = latest.configuration();
         c.function_arn = Some(format!("{}:$LATEST", latest.arn()));
-        all.push(c);
-        all.extend(self.all_versions(&latest.account, &latest.region, &latest.name)?.iter().map(FunctionRecord::configuration));
+        all.push(list_item(c));
+        all.extend(self.all_versions(&latest.account, &latest.region, &latest.name)?.iter().map(|v| list_item(v.configuration())));
         let start = match &input.marker {
             Some(m) => {
                 let after = decode_marker(m)?;
@@ -384,9 +466,9 @@ impl Inner {
             let mut items = vec![{
                 let mut c = latest.configuration();
                 c.function_arn = Some(format!("{}:$LATEST", latest.arn()));
-                c
+                list_item(c)
             }];
-            items.extend(self.all_versions(&latest.account, &latest.region, &latest.name)?.iter().map(FunctionRecord::configuration));
+            items.extend(self.all_versions(&latest.account, &latest.region, &latest.name)?.iter().map(|v| list_item(v.configuration())));
             for c in items {
                 let id = format!("{}:{}", latest.name, c.version.as_deref().unwrap_or_default());
                 if skipping {
@@ -414,11 +496,14 @@ impl Inner {
     /// `false` when the call names the whole function. The caller holds the write lock.
     pub(crate) fn delete_qualified(&self, ctx: &RequestContext, input: &t::DeleteFunctionRequest) -> Result<bool, AwsError> {
         let (region, account, name, q) = parse_name(ctx, &input.function_name)?;
+        check_derived_qualifier(input.qualifier.as_deref(), q.as_deref())?;
         let Some(q) = input.qualifier.clone().or(q) else { return Ok(false) };
-        let latest = self.load(&account, &region, &name)?.ok_or_else(|| not_found(&region, &account, &name, None))?;
+        // Refused before the function is looked up, as AWS does (recorded:
+        // test_ops_with_arn_qualifier_mismatch[delete_function] on a missing function).
         if q == "$LATEST" {
             return Err(invalid("$LATEST version cannot be deleted without deleting the function."));
         }
+        let latest = self.load(&account, &region, &name)?.ok_or_else(|| not_found(&region, &account, &name, None))?;
         if !is_version(&q) {
             return Err(invalid(format!("Deletion of aliases is not supported by DeleteFunction: use DeleteAlias to delete the alias {q}.")));
         }

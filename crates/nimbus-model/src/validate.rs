@@ -14,7 +14,10 @@
 //!   `N validation error(s) detected: ...; ...` (at most [`MAX_ERRORS`], as AWS does).
 //!
 //! Paths are member names with the first letter lowercased, joined by `.`; list
-//! elements are `list.<1-based index>.member`, map values `map.<key>.member`. Values of
+//! elements that are structures, lists or maps are `list.<1-based index>.member`, such
+//! map values `map.<key>.member`; scalar elements, keys and values are reported once at
+//! the collection (`Member must satisfy constraint: [...]`, `Map keys/value must satisfy
+//! constraint: [...]`), as Coral does. Values of
 //! `sensitive` shapes are not echoed (`Value at 'password' failed ...`). Lists print
 //! like Java's `List.toString` (`[a, b]`), maps like `Map.toString` (`{k=v}`), blobs
 //! like a Java `ByteBuffer`.
@@ -217,6 +220,14 @@ impl Validator<'_> {
                 self.length(path, items.len() as i64, l.min, l.max, &|| {
                     (!sensitive).then(|| display(v))
                 });
+                // Scalar members are reported once, at the list, with all their constraints.
+                if let Some(all) = self.member_constraints(l.member) {
+                    if self.any_violates(l.member, items.iter())? {
+                        let shown = (!sensitive && !self.service.shape(l.member).sensitive).then(|| display(v));
+                        self.fail(path, shown, &format!("Member must satisfy constraint: [{}]", all.join(", ")));
+                    }
+                    return Ok(());
+                }
                 for (i, item) in items.iter().enumerate() {
                     if !item.is_null() {
                         self.value(l.member, item, &format!("{path}.{}.member", i + 1))?;
@@ -232,6 +243,20 @@ impl Validator<'_> {
                 self.length(path, obj.len() as i64, mp.min, mp.max, &|| {
                     (!sensitive).then(|| display(v))
                 });
+                // Scalar keys and values are reported once, at the map, with all their constraints.
+                if let Some(all) = self.member_constraints(mp.value) {
+                    let keys: Vec<Value> = obj.keys().map(|k| Value::String(k.clone())).collect();
+                    let shown = || (!sensitive).then(|| display(v));
+                    if let Some(key_all) = self.member_constraints(mp.key) {
+                        if self.any_violates(mp.key, keys.iter())? {
+                            self.fail(path, shown(), &format!("Map keys must satisfy constraint: [{}]", key_all.join(", ")));
+                        }
+                    }
+                    if self.any_violates(mp.value, obj.values())? {
+                        self.fail(path, shown(), &format!("Map value must satisfy constraint: [{}]", all.join(", ")));
+                    }
+                    return Ok(());
+                }
                 for (k, item) in obj {
                     let kpath = format!("{path}.{k}");
                     self.value(mp.key, &Value::String(k.clone()), &format!("{kpath}.key"))?;
@@ -407,6 +432,77 @@ impl Validator<'_> {
             }
         }
         Ok(())
+    }
+}
+
+impl Validator<'_> {
+    /// The constraints of a scalar collection member as AWS (Coral) lists them when a
+    /// list element or map key/value breaks any of them: every constraint of the member
+    /// shape, then `Member must not be null` (e.g. `Value '[X86_64]' at 'architectures'
+    /// failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy
+    /// enum value set: [x86_64, arm64], Member must not be null]`, as recorded from Lambda).
+    /// `None` for structures, lists and maps, whose members keep their own paths.
+    fn member_constraints(&self, id: ShapeId) -> Option<Vec<String>> {
+        let mut out = Vec::new();
+        match &self.service.shape(id).kind {
+            ShapeKind::String(s) => {
+                if let Some(max) = s.max {
+                    out.push(format!("Member must have length less than or equal to {max}"));
+                }
+                if let Some(min) = s.min {
+                    out.push(format!("Member must have length greater than or equal to {min}"));
+                }
+                if let Some(p) = s.pattern {
+                    out.push(format!("Member must satisfy regular expression pattern: {p}"));
+                }
+                if !s.enum_values.is_empty() {
+                    out.push(format!("Member must satisfy enum value set: [{}]", s.enum_values.join(", ")));
+                }
+            }
+            ShapeKind::Integer { min, max, .. } => {
+                if let Some(max) = max {
+                    out.push(format!("Member must have value less than or equal to {max}"));
+                }
+                if let Some(min) = min {
+                    out.push(format!("Member must have value greater than or equal to {min}"));
+                }
+            }
+            ShapeKind::Float { min, max, .. } => {
+                if let Some(max) = max {
+                    out.push(format!("Member must have value less than or equal to {}", java_double(*max)));
+                }
+                if let Some(min) = min {
+                    out.push(format!("Member must have value greater than or equal to {}", java_double(*min)));
+                }
+            }
+            ShapeKind::Blob { min, max, .. } => {
+                if let Some(max) = max {
+                    out.push(format!("Member must have length less than or equal to {max}"));
+                }
+                if let Some(min) = min {
+                    out.push(format!("Member must have length greater than or equal to {min}"));
+                }
+            }
+            ShapeKind::Boolean | ShapeKind::Timestamp { .. } => {}
+            ShapeKind::Structure(_) | ShapeKind::List(_) | ShapeKind::Map(_) => return None,
+        }
+        out.push("Member must not be null".into());
+        Some(out)
+    }
+
+    /// Whether any present item breaks a constraint of `id` (a wrong JSON type is still a
+    /// serialization failure).
+    fn any_violates<'v>(&self, id: ShapeId, items: impl Iterator<Item = &'v Value>) -> Result<bool, String> {
+        let mut any = false;
+        for item in items.filter(|i| !i.is_null()) {
+            let mut sub = Validator {
+                service: self.service,
+                errors: Vec::new(),
+            };
+            sub.value(id, item, "")?;
+            any |= !sub.errors.is_empty();
+        }
+        Ok(any)
     }
 }
 
@@ -732,6 +828,34 @@ mod tests {
             "1 validation error detected: Value '[]' at 'requestItems.tbl.member' failed to satisfy constraint: \
              Member must have length greater than or equal to 1"
         );
+    }
+
+    #[test]
+    fn scalar_collection_members_are_reported_at_the_collection() {
+        // As recorded from AWS Lambda (localstack's test_lambda_api.snapshot.json:
+        // uppercase_architecture, routing_config_exc_toohigh, routing_config_exc_version_latest).
+        let input = json!({"FunctionName": "f", "Role": "arn:aws:iam::000000000000:role/r", "Code": {}, "Architectures": ["X86_64"]});
+        assert_eq!(
+            msg(&lambda::SERVICE, "CreateFunction", input),
+            "1 validation error detected: Value '[X86_64]' at 'architectures' failed to satisfy constraint: \
+             Member must satisfy constraint: [Member must satisfy enum value set: [x86_64, arm64], Member must not be null]"
+        );
+        let input = json!({"FunctionName": "f", "Name": "a", "FunctionVersion": "1", "RoutingConfig": {"AdditionalVersionWeights": {"2": 2.0}}});
+        assert_eq!(
+            msg(&lambda::SERVICE, "CreateAlias", input),
+            "1 validation error detected: Value '{2=2.0}' at 'routingConfig.additionalVersionWeights' failed to satisfy constraint: \
+             Map value must satisfy constraint: [Member must have value less than or equal to 1.0, Member must have value greater than or equal to 0.0, Member must not be null]"
+        );
+        let input = json!({"FunctionName": "f", "Name": "a", "FunctionVersion": "1", "RoutingConfig": {"AdditionalVersionWeights": {"$LATEST": 0.5}}});
+        assert_eq!(
+            msg(&lambda::SERVICE, "CreateAlias", input),
+            "1 validation error detected: Value '{$LATEST=0.5}' at 'routingConfig.additionalVersionWeights' failed to satisfy constraint: \
+             Map keys must satisfy constraint: [Member must have length less than or equal to 1024, Member must have length greater than or equal to 1, Member must satisfy regular expression pattern: [0-9]+, Member must not be null]"
+        );
+        // Structure members keep their own paths.
+        let mut t = table();
+        t["KeySchema"] = json!([{"AttributeName": "pk", "KeyType": "Woop"}]);
+        assert!(msg(&dynamodb::SERVICE, "CreateTable", t).contains("'keySchema.1.member.keyType'"));
     }
 
     #[test]
