@@ -25,6 +25,9 @@
 mod aliases;
 mod code;
 mod env;
+mod esm;
+mod esm_filter;
+mod esm_poller;
 mod layers;
 mod model;
 mod policy;
@@ -58,6 +61,7 @@ use env::{Env, Outcome, Spec};
 use model::{function_arn, FunctionRecord, QueuedEvent, EVENTS, FUNCTIONS};
 use pool::{Pools, Throttle};
 use runtimes::Runtimes;
+pub use esm::{ShardRecords, StreamDescription, StreamError, StreamShard, StreamSource};
 pub use vpc::VpcEndpoint;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -156,6 +160,8 @@ struct Inner {
     networks: vpc::Networks,
     /// Provisioned concurrency: what each configuration has allocated ([`provisioned`]).
     provisioned: provisioned::Keeper,
+    /// Event source mappings' pollers ([`esm_poller`]).
+    esm: esm_poller::Esm,
 }
 
 /// Temporary credentials for a function's execution role, as an environment gets them
@@ -305,10 +311,12 @@ impl Lambda {
             templates: template::Templates::new(),
             networks,
             provisioned: provisioned::Keeper::default(),
+            esm: esm_poller::Esm::default(),
         });
         tokio::spawn(serve_code(listener, inner.store.clone()));
         tokio::spawn(events_worker(inner.clone()));
         tokio::spawn(provisioned::keep(inner.clone()));
+        tokio::spawn(esm_poller::resume(inner.clone()));
         let reaper = inner.clone();
         tokio::spawn(async move {
             let every = (reaper.config.idle_timeout / 4).clamp(Duration::from_millis(200), Duration::from_secs(30));
@@ -1367,7 +1375,7 @@ impl Handler for Lambda {
     }
 
     fn implements(&self, op: &str) -> bool {
-        if Op::from_name(op).is_some_and(layers::implements) {
+        if Op::from_name(op).is_some_and(layers::implements) || Op::from_name(op).is_some_and(esm::implements) {
             return true;
         }
         matches!(
@@ -1486,6 +1494,7 @@ impl Handler for Lambda {
                 }
                 Some(other) if versions::implements(op.name) => s.call_versions(ctx, other, input).await,
                 Some(o) if layers::implements(o) => s.layer_call(ctx, o, input).await,
+                Some(o) if esm::implements(o) => s.esm_call(ctx, o, input).await,
                 _ => Err(AwsError::internal(format!("{} is not implemented", op.name))),
             }
         })
