@@ -404,3 +404,18 @@ def test_list_filters_and_pagination(server):
     # The alias's mapping invokes through the alias.
     put(ddb, "x")
     assert wait_until(lambda: sum(len(r) for r in deliveries(ddb)[0].values()) == 3, 30)
+
+
+def test_tags_on_mappings(server):
+    ddb, lam, arn = setup(server)
+    m = mapping(lam, arn, Tags={"team": "data"})
+    res = m["EventSourceMappingArn"]
+    assert lam.list_tags(Resource=res)["Tags"] == {"team": "data"}
+    lam.tag_resource(Resource=res, Tags={"env": "dev"})
+    lam.untag_resource(Resource=res, TagKeys=["team"])
+    assert lam.list_tags(Resource=res)["Tags"] == {"env": "dev"}
+    # The function's own tags are separate.
+    assert lam.list_tags(Resource="arn:aws:lambda:us-east-1:000000000000:function:sinker")["Tags"] == {}
+    with pytest.raises(ClientError) as e:
+        lam.list_tags(Resource=res[:-12] + "000000000000")
+    assert err(e)[0] == "ResourceNotFoundException"

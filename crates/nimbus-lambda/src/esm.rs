@@ -28,6 +28,8 @@ pub const CHECKPOINTS: &str = "lambda.esm_checkpoints";
 
 /// AWS reports this transition reason for stream (DynamoDB, Kinesis) mappings.
 const USER_ACTION: &str = "User action";
+/// Tags per resource, as for functions.
+const MAX_TAGS: usize = 50;
 /// Filters per event source (AWS's default quota).
 const MAX_FILTERS: usize = 5;
 
@@ -98,6 +100,8 @@ pub(crate) struct Mapping {
     pub state: String,
     pub last_modified: f64,
     pub last_result: String,
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 impl Mapping {
@@ -370,8 +374,9 @@ impl Inner {
             }
         }
         refuse_unsupported_extras(i.kms_key_arn.is_some(), i.metrics_config.is_some(), i.logging_config.is_some())?;
-        if i.tags.as_ref().is_some_and(|t| !t.is_empty()) {
-            return Err(invalid("Nimbus does not tag event source mappings yet: Tags are not supported."));
+        let tags = i.tags.clone().unwrap_or_default();
+        if tags.len() > MAX_TAGS {
+            return Err(invalid("Number of tags exceeds resource tag limit."));
         }
         check_destination(&i.destination_config)?;
         check_tumbling(i.tumbling_window_in_seconds)?;
@@ -401,6 +406,7 @@ impl Inner {
             state: "Creating".into(),
             last_modified: epoch(),
             last_result: "No records processed".into(),
+            tags,
         };
         // LATEST means the records written after this call: pin the position now, so
         // nothing written before the poller starts is skipped.
@@ -574,6 +580,56 @@ impl Inner {
             }
             Op::ListEventSourceMappings => Output::from(&self.list_mappings(ctx, input.parse()?)?),
             _ => Err(AwsError::internal(format!("{} is not an event source mapping operation", op.name()))),
+        }
+    }
+}
+
+/// Whether a tagging call (`ListTags`, `TagResource`, `UntagResource`) names an event
+/// source mapping rather than a function.
+pub fn names_mapping(input: &Input) -> bool {
+    input.value.get("Resource").and_then(|v| v.as_str()).is_some_and(|r| r.split(':').nth(5) == Some("event-source-mapping"))
+}
+
+impl Inner {
+    fn mapping_by_arn(&self, ctx: &RequestContext, arn: &str) -> Result<Mapping, AwsError> {
+        let parts: Vec<&str> = arn.split(':').collect();
+        match parts.as_slice() {
+            ["arn", _, "lambda", region, account, "event-source-mapping", uuid] if *account == ctx.account_id && *region == ctx.region => {
+                self.load_mapping(&Mapping::key(account, region, uuid))?.ok_or_else(not_found)
+            }
+            _ => Err(not_found()),
+        }
+    }
+
+    /// `ListTags`, `TagResource` and `UntagResource` on an event source mapping's ARN.
+    pub(crate) async fn esm_tags(&self, ctx: &RequestContext, op: Op, input: Input) -> Result<Output, AwsError> {
+        match op {
+            Op::ListTags => {
+                let i: t::ListTagsRequest = input.parse()?;
+                let m = self.mapping_by_arn(ctx, &i.resource)?;
+                Output::from(&t::ListTagsResponse { tags: Some(m.tags) })
+            }
+            Op::TagResource => {
+                let i: t::TagResourceRequest = input.parse()?;
+                let _guard = self.esm.lock.lock().await;
+                let mut m = self.mapping_by_arn(ctx, &i.resource)?;
+                m.tags.extend(i.tags);
+                if m.tags.len() > MAX_TAGS {
+                    return Err(invalid("Number of tags exceeds resource tag limit."));
+                }
+                self.save_mapping(&m)?;
+                Ok(Output::default())
+            }
+            _ => {
+                let i: t::UntagResourceRequest = input.parse()?;
+                let _guard = self.esm.lock.lock().await;
+                let mut m = self.mapping_by_arn(ctx, &i.resource)?;
+                for k in &i.tag_keys {
+                    m.tags.remove(k);
+                }
+                self.save_mapping(&m)?;
+                Ok(Output::default())
+            }
         }
     }
 }

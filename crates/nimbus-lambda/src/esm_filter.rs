@@ -250,7 +250,7 @@ mod tests {
     fn operators() {
         assert!(m(r#"{"dynamodb": {"Keys": {"pk": {"S": [{"prefix": "user#"}]}}}}"#));
         assert!(!m(r#"{"dynamodb": {"Keys": {"pk": {"S": [{"prefix": "order#"}]}}}}"#));
-        assert!(m(r#"{"dynamodb": {"Keys": {"pk": {"S": [{"suffix": "#1"}]}}}}"#));
+        assert!(m(r##"{"dynamodb": {"Keys": {"pk": {"S": [{"suffix": "#1"}]}}}}"##));
         assert!(m(r#"{"dynamodb": {"NewImage": {"status": {"S": [{"equals-ignore-case": "ACTIVE"}]}}}}"#));
         assert!(m(r#"{"eventName": [{"anything-but": ["REMOVE", "MODIFY"]}]}"#));
         assert!(!m(r#"{"eventName": [{"anything-but": "INSERT"}]}"#));

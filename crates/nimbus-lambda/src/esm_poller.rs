@@ -462,6 +462,8 @@ async fn process_batch(inner: &Inner, m: &Mapping, shard: Option<&str>, batch: V
         }
     };
     let mut work: VecDeque<(Vec<Value>, i32)> = VecDeque::from([(batch, 0)]);
+    // Service errors in a row (a deleted function, ...): retried ever more slowly.
+    let mut troubles: u32 = 0;
     while let Some((b, retries)) = work.pop_front() {
         if stop.stopped() {
             return false;
@@ -508,8 +510,11 @@ async fn process_batch(inner: &Inner, m: &Mapping, shard: Option<&str>, batch: V
                 continue;
             }
             Invoked::Failed(msg) => {
-                tracing::warn!(mapping = %m.uuid, function = %m.function_arn(), "cannot invoke the function of an event source mapping: {msg}");
-                if stop.sleep(Duration::from_secs(1)).await {
+                if troubles.is_power_of_two() || troubles == 0 {
+                    tracing::warn!(mapping = %m.uuid, function = %m.function_arn(), "cannot invoke the function of an event source mapping: {msg}");
+                }
+                troubles = troubles.saturating_add(1);
+                if stop.sleep(Duration::from_secs(u64::from(troubles.min(30)))).await {
                     return false;
                 }
                 work.push_front((b, retries));

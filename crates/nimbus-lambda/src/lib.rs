@@ -1455,6 +1455,7 @@ impl Handler for Lambda {
                     Ok(Output::default())
                 }
                 Some(Op::GetAccountSettings) => Output::from(&s.account_settings(ctx)?),
+                Some(o @ (Op::ListTags | Op::TagResource | Op::UntagResource)) if esm::names_mapping(&input) => s.esm_tags(ctx, o, input).await,
                 Some(Op::ListTags) => {
                     let i: t::ListTagsRequest = input.parse()?;
                     let rec = s.resolve_arn_resource(ctx, &i.resource)?;
