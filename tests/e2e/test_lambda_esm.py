@@ -144,7 +144,7 @@ def test_records_reach_the_function_in_order_with_images(server):
     assert "OldImage" not in recs[0]["dynamodb"] and recs[0]["dynamodb"]["NewImage"]["v"] == {"N": "1"}
     assert recs[2]["dynamodb"]["OldImage"]["v"] == {"N": "1"} and recs[2]["dynamodb"]["NewImage"]["v"] == {"N": "3"}
     assert recs[3]["dynamodb"]["OldImage"]["v"] == {"N": "2"} and "NewImage" not in recs[3]["dynamodb"]
-    assert lam.get_event_source_mapping(UUID=m["UUID"])["LastProcessingResult"] == "OK"
+    assert wait_until(lambda: lam.get_event_source_mapping(UUID=m["UUID"])["LastProcessingResult"] == "OK", 10)
 
 
 def test_latest_and_trim_horizon_and_batch_size(server):
@@ -419,3 +419,17 @@ def test_tags_on_mappings(server):
     with pytest.raises(ClientError) as e:
         lam.list_tags(Resource=res[:-12] + "000000000000")
     assert err(e)[0] == "ResourceNotFoundException"
+
+
+def test_throttled_invocations_wait_without_using_retries(server):
+    ddb, lam, arn = setup(server)
+    lam.put_function_concurrency(FunctionName="sinker", ReservedConcurrentExecutions=0)
+    m = mapping(lam, arn, MaximumRetryAttempts=0)
+    put(ddb, "a")
+    # Every invocation is throttled: nothing arrives ...
+    assert not wait_until(lambda: len(deliveries(ddb)[2]) > 0, 2)
+    lam.delete_function_concurrency(FunctionName="sinker")
+    # ... and the record was not given up (no retries allowed) but waited for.
+    assert wait_until(lambda: len(deliveries(ddb)[0]) == 1, 30)
+    assert keys_delivered(ddb) == [("INSERT", "a")]
+    assert wait_until(lambda: lam.get_event_source_mapping(UUID=m["UUID"])["LastProcessingResult"] == "OK", 10)

@@ -124,7 +124,7 @@ fn parse_rule(v: &Value) -> Option<Rule> {
 }
 
 fn parse_numeric(items: &[Value]) -> Option<Rule> {
-    if items.is_empty() || items.len() % 2 != 0 || items.len() > 4 {
+    if items.is_empty() || !items.len().is_multiple_of(2) || items.len() > 4 {
         return None;
     }
     let mut conds = Vec::new();
@@ -260,7 +260,8 @@ mod tests {
         // DynamoDB numbers are strings in the record: numeric rules do not see them.
         assert!(!m(r#"{"dynamodb": {"NewImage": {"n": {"N": [{"numeric": [">", 1]}]}}}}"#));
         assert!(m(r#"{"dynamodb": {"NewImage": {"n": {"N": ["5"]}}}}"#));
-        assert!(m(r#"{"dynamodb": {"NewImage": {"status": [{"exists": true}]}}}"#) == false);
+        // Exists applies to leaves: `status` is an object.
+        assert!(!m(r#"{"dynamodb": {"NewImage": {"status": [{"exists": true}]}}}"#));
         assert!(m(r#"{"dynamodb": {"NewImage": {"status": {"S": [{"exists": true}]}}}}"#));
         assert!(m(r#"{"dynamodb": {"OldImage": {"status": {"S": [{"exists": false}]}}}}"#));
         assert!(!m(r#"{"dynamodb": {"NewImage": {"status": {"S": [{"exists": false}]}}}}"#));

@@ -19,6 +19,8 @@
 //!   ([`aliases`]), provisioned concurrency kept initialised ahead ([`provisioned`]).
 //! - `Event` invocations are queued durably (keyspace `lambda.events`, keyed by due time)
 //!   and run by a background worker with AWS's two retries.
+//! - Event source mappings on DynamoDB streams ([`esm`]): pollers that invoke functions with
+//!   batches of stream records ([`esm_poller`]), filtered by `FilterCriteria` ([`esm_filter`]).
 //! - Code download: `GetFunction`'s `Code.Location` points at a small loopback HTTP
 //!   listener owned by this crate that serves the stored zip.
 
