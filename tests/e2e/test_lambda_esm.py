@@ -212,7 +212,7 @@ def test_failing_batches_are_retried_then_skipped(server):
     wait_state(lam, m["UUID"], "Enabled")
     # One try and two retries of the whole batch, then it is skipped: nothing delivered.
     assert wait_until(lambda: len(deliveries(ddb)[2]) == 3, 30)
-    assert lam.get_event_source_mapping(UUID=m["UUID"])["LastProcessingResult"] == "PROBLEM: Function call failed"
+    assert wait_until(lambda: lam.get_event_source_mapping(UUID=m["UUID"])["LastProcessingResult"] == "PROBLEM: Function call failed", 10)
     put(ddb, "d")
     assert wait_until(lambda: len(deliveries(ddb)[0]) == 1, 30)
     assert keys_delivered(ddb) == [("INSERT", "d")]
