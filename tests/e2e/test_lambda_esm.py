@@ -355,8 +355,8 @@ def test_validation_errors(server):
     assert (code, status) == ("InvalidParameterValueException", 400) and "OnFailure" in msg
     code, msg, _ = fails(StartingPosition="LATEST", TumblingWindowInSeconds=60)
     assert code == "InvalidParameterValueException" and "TumblingWindowInSeconds" in msg
-    code, msg, _ = fails(StartingPosition="LATEST", MaximumRecordAgeInSeconds=30)
-    assert code == "InvalidParameterValueException" and "maximumRecordAgeInSeconds" in msg
+    assert fails(StartingPosition="LATEST", MaximumRecordAgeInSeconds=30) == (
+        "InvalidParameterValueException", "MaximumRecordAgeInSeconds must be either -1 (forever) or between 60 and 604800 (inclusive)", 400)
     assert fails(StartingPosition="LATEST", FilterCriteria={"Filters": [{"Pattern": "nope"}]}) == (
         "InvalidParameterValueException", "Invalid filter pattern definition.", 400)
     code, msg, status = fails(StartingPosition="LATEST", BatchSize=10001)
@@ -433,3 +433,15 @@ def test_throttled_invocations_wait_without_using_retries(server):
     assert wait_until(lambda: len(deliveries(ddb)[0]) == 1, 30)
     assert keys_delivered(ddb) == [("INSERT", "a")]
     assert wait_until(lambda: lam.get_event_source_mapping(UUID=m["UUID"])["LastProcessingResult"] == "OK", 10)
+
+
+def test_a_deleted_function_is_reported(server):
+    ddb, lam, arn = setup(server)
+    m = mapping(lam, arn)
+    lam.delete_function(FunctionName="sinker")
+    put(ddb, "a")
+    problem = "PROBLEM: Function not found: arn:aws:lambda:us-east-1:000000000000:function:sinker"
+    assert wait_until(lambda: lam.get_event_source_mapping(UUID=m["UUID"])["LastProcessingResult"] == problem, 10)
+    # The mapping outlives its function (as on AWS); the record waits for a new one.
+    create(lam, "sinker", {"index.py": SINK_CODE}, Timeout=30, Environment={"Variables": {"SINK": "sink"}})
+    assert wait_until(lambda: len(deliveries(ddb)[0]) == 1, 60)

@@ -213,9 +213,7 @@ fn check_filters(f: &Option<t::FilterCriteria>) -> Result<(), AwsError> {
 
 fn check_record_age(v: i32) -> Result<(), AwsError> {
     if v != -1 && v < 60 {
-        return Err(invalid(format!(
-            "1 validation error detected: Value '{v}' at 'maximumRecordAgeInSeconds' failed to satisfy constraint: Member must be -1 (infinite) or between 60 and 604800"
-        )));
+        return Err(invalid("MaximumRecordAgeInSeconds must be either -1 (forever) or between 60 and 604800 (inclusive)"));
     }
     Ok(())
 }

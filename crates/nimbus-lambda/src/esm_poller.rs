@@ -510,6 +510,10 @@ async fn process_batch(inner: &Inner, m: &Mapping, shard: Option<&str>, batch: V
                 continue;
             }
             Invoked::Failed(msg) => {
+                if msg.starts_with("Function not found") {
+                    // As AWS reports a mapping whose function was deleted.
+                    inner.set_result(&key, &format!("PROBLEM: {msg}")).await;
+                }
                 if troubles.is_power_of_two() || troubles == 0 {
                     tracing::warn!(mapping = %m.uuid, function = %m.function_arn(), "cannot invoke the function of an event source mapping: {msg}");
                 }
