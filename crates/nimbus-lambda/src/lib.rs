@@ -1377,7 +1377,10 @@ impl Handler for Lambda {
     }
 
     fn implements(&self, op: &str) -> bool {
-        if Op::from_name(op).is_some_and(layers::implements) || Op::from_name(op).is_some_and(esm::implements) {
+        if Op::from_name(op).is_some_and(layers::implements) {
+            return true;
+        }
+        if Op::from_name(op).is_some_and(esm::implements) {
             return true;
         }
         matches!(
