@@ -37,7 +37,7 @@ mod ttl;
 mod txn;
 
 pub use s3io::{ObjectStore, S3Failure};
-pub use streams::DynamoDbStreams;
+pub use streams::{DynamoDbStreams, StreamInfo};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};

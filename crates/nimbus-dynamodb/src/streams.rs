@@ -469,6 +469,81 @@ impl Handler for DynamoDbStreams {
     }
 }
 
+/// A stream as a reader outside the DynamoDB Streams API sees it (Lambda's event
+/// source mappings, through the binary's wiring).
+#[derive(Debug, Clone)]
+pub struct StreamInfo {
+    pub enabled: bool,
+    /// The table's partition key attribute.
+    pub hash_key: String,
+    /// (shard id, parent shard id), parents first.
+    pub shards: Vec<(String, Option<String>)>,
+}
+
+impl DynamoDbStreams {
+    fn located(&self, account: &str, region: &str, arn: &str) -> Result<(Arc<Table>, StreamMeta), AwsError> {
+        let ctx = RequestContext::new(account, region);
+        self.inner.stream_by_arn(&ctx, arn)
+    }
+
+    fn shard_of(s: &StreamMeta, shard: &str) -> Result<(), AwsError> {
+        if shard != s.shard_id() {
+            return Err(AwsError::new(400, "ResourceNotFoundException", format!("Requested resource not found: Shard does not exist: {shard}")));
+        }
+        Ok(())
+    }
+
+    /// The stream an ARN names, in `account`/`region` (`ResourceNotFoundException` when
+    /// there is none).
+    pub fn stream_info(&self, account: &str, region: &str, arn: &str) -> Result<StreamInfo, AwsError> {
+        let (table, s) = self.located(account, region, arn)?;
+        Ok(StreamInfo { enabled: s.enabled, hash_key: table.meta().hash.name.clone(), shards: vec![(s.shard_id(), None)] })
+    }
+
+    /// The sequence number of the shard's last record, if it has any.
+    pub fn last_sequence_number(&self, account: &str, region: &str, arn: &str, shard: &str) -> Result<Option<String>, AwsError> {
+        let (_, s) = self.located(account, region, arn)?;
+        Self::shard_of(&s, shard)?;
+        let next = next_seq_in_store(&self.inner, &s.id)?;
+        Ok((first_seq_in_store(&self.inner, &s.id)?.is_some()).then(|| seq_string(next - 1)))
+    }
+
+    /// Up to `limit` records of the shard after sequence number `after` (`None`: from
+    /// the oldest kept), as `GetRecords` returns them; and whether the shard is closed
+    /// and read to its end.
+    pub fn read_records(&self, account: &str, region: &str, arn: &str, shard: &str, after: Option<&str>, limit: usize) -> Result<(Vec<Value>, bool), AwsError> {
+        let (_, s) = self.located(account, region, arn)?;
+        Self::shard_of(&s, shard)?;
+        let from = match after {
+            Some(a) => parse_seq(a).ok_or_else(|| AwsError::validation(format!("Invalid SequenceNumber: {a}")))? + 1,
+            None => 0,
+        };
+        let cutoff = epoch_now() - RETENTION_SECS;
+        let lo = record_key(&s.id, from);
+        let hi = record_key(&s.id, u64::MAX);
+        let mut records = Vec::new();
+        let mut next = from;
+        for kv in self.inner.store.range(KS_STREAMS, (std::ops::Bound::Included(lo), std::ops::Bound::Included(hi)), Direction::Forward).map_err(store_err)? {
+            if records.len() >= limit {
+                break;
+            }
+            let (k, raw) = kv.map_err(store_err)?;
+            let mut b = [0u8; 8];
+            if k.len() >= s.id.len() + 8 {
+                b.copy_from_slice(&k[s.id.len()..s.id.len() + 8]);
+            }
+            next = u64::from_be_bytes(b) + 1;
+            let rec: Value = serde_json::from_slice(&raw).map_err(|e| AwsError::internal(format!("corrupt stream record: {e}")))?;
+            let at = rec.pointer("/dynamodb/ApproximateCreationDateTime").and_then(Value::as_f64).unwrap_or(0.0);
+            if at >= cutoff {
+                records.push(rec);
+            }
+        }
+        let ended = !s.enabled && records.len() < limit && next >= next_seq_in_store(&self.inner, &s.id)?;
+        Ok((records, ended))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,12 +19,17 @@
 //!   ([`aliases`]), provisioned concurrency kept initialised ahead ([`provisioned`]).
 //! - `Event` invocations are queued durably (keyspace `lambda.events`, keyed by due time)
 //!   and run by a background worker with AWS's two retries.
+//! - Event source mappings on DynamoDB streams ([`esm`]): pollers that invoke functions with
+//!   batches of stream records ([`esm_poller`]), filtered by `FilterCriteria` ([`esm_filter`]).
 //! - Code download: `GetFunction`'s `Code.Location` points at a small loopback HTTP
 //!   listener owned by this crate that serves the stored zip.
 
 mod aliases;
 mod code;
 mod env;
+mod esm;
+mod esm_filter;
+mod esm_poller;
 mod layers;
 mod model;
 mod policy;
@@ -58,6 +63,7 @@ use env::{Env, Outcome, Spec};
 use model::{function_arn, FunctionRecord, QueuedEvent, EVENTS, FUNCTIONS};
 use pool::{Pools, Throttle};
 use runtimes::Runtimes;
+pub use esm::{ShardRecords, StreamDescription, StreamError, StreamShard, StreamSource};
 pub use vpc::VpcEndpoint;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -156,6 +162,8 @@ struct Inner {
     networks: vpc::Networks,
     /// Provisioned concurrency: what each configuration has allocated ([`provisioned`]).
     provisioned: provisioned::Keeper,
+    /// Event source mappings' pollers ([`esm_poller`]).
+    esm: esm_poller::Esm,
 }
 
 /// Temporary credentials for a function's execution role, as an environment gets them
@@ -305,10 +313,12 @@ impl Lambda {
             templates: template::Templates::new(),
             networks,
             provisioned: provisioned::Keeper::default(),
+            esm: esm_poller::Esm::default(),
         });
         tokio::spawn(serve_code(listener, inner.store.clone()));
         tokio::spawn(events_worker(inner.clone()));
         tokio::spawn(provisioned::keep(inner.clone()));
+        tokio::spawn(esm_poller::resume(inner.clone()));
         let reaper = inner.clone();
         tokio::spawn(async move {
             let every = (reaper.config.idle_timeout / 4).clamp(Duration::from_millis(200), Duration::from_secs(30));
@@ -1371,6 +1381,9 @@ impl Handler for Lambda {
         if Op::from_name(op).is_some_and(layers::implements) {
             return true;
         }
+        if Op::from_name(op).is_some_and(esm::implements) {
+            return true;
+        }
         matches!(
             Op::from_name(op),
             Some(
@@ -1448,6 +1461,7 @@ impl Handler for Lambda {
                     Ok(Output::default())
                 }
                 Some(Op::GetAccountSettings) => Output::from(&s.account_settings(ctx)?),
+                Some(o @ (Op::ListTags | Op::TagResource | Op::UntagResource)) if esm::names_mapping(&input) => s.esm_tags(ctx, o, input).await,
                 Some(Op::ListTags) => {
                     let i: t::ListTagsRequest = input.parse()?;
                     let rec = s.resolve_arn_resource(ctx, &i.resource)?;
@@ -1487,6 +1501,7 @@ impl Handler for Lambda {
                 }
                 Some(other) if versions::implements(op.name) => s.call_versions(ctx, other, input).await,
                 Some(o) if layers::implements(o) => s.layer_call(ctx, o, input).await,
+                Some(o) if esm::implements(o) => s.esm_call(ctx, o, input).await,
                 _ => Err(AwsError::internal(format!("{} is not implemented", op.name))),
             }
         })

@@ -170,6 +170,8 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     lambda.read_code_from(Arc::new(wiring::S3Code(s3.clone())));
     // S3 event notifications go to Lambda's durable async queue.
     s3.set_event_target(Arc::new(wiring::LambdaEvents(lambda.clone())));
+    // Event source mappings read DynamoDB streams.
+    lambda.read_streams_from(Arc::new(wiring::DynamoStreams(dynamodb.streams())));
     edge.register(lambda.clone());
     let vpc_lambda = lambda.clone();
     // API Gateway invokes proxy integrations through Lambda's Invoke operation.

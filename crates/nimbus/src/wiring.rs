@@ -139,3 +139,47 @@ impl nimbus_dynamodb::ObjectStore for S3Objects {
         Box::pin(async move { self.0.read_object(account, bucket, key, None, max_bytes).await.map_err(s3_failure) })
     }
 }
+
+/// DynamoDB streams read by Lambda's event source mappings.
+pub struct DynamoStreams(pub nimbus_dynamodb::DynamoDbStreams);
+
+fn stream_error(e: nimbus_types::AwsError) -> nimbus_lambda::StreamError {
+    // A malformed ARN names no stream either.
+    if e.code == "ResourceNotFoundException" || e.code == "ValidationException" {
+        nimbus_lambda::StreamError::NotFound
+    } else {
+        nimbus_lambda::StreamError::Failed(e.message)
+    }
+}
+
+impl nimbus_lambda::StreamSource for DynamoStreams {
+    fn describe(&self, account: &str, region: &str, arn: &str) -> Result<nimbus_lambda::StreamDescription, nimbus_lambda::StreamError> {
+        let info = self.0.stream_info(account, region, arn).map_err(stream_error)?;
+        Ok(nimbus_lambda::StreamDescription {
+            enabled: info.enabled,
+            partition_key: info.hash_key,
+            shards: info
+                .shards
+                .into_iter()
+                .map(|(shard_id, parent_shard_id)| nimbus_lambda::StreamShard { shard_id, parent_shard_id })
+                .collect(),
+        })
+    }
+
+    fn last_sequence(&self, account: &str, region: &str, arn: &str, shard: &str) -> Result<Option<String>, nimbus_lambda::StreamError> {
+        self.0.last_sequence_number(account, region, arn, shard).map_err(stream_error)
+    }
+
+    fn read(
+        &self,
+        account: &str,
+        region: &str,
+        arn: &str,
+        shard: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<nimbus_lambda::ShardRecords, nimbus_lambda::StreamError> {
+        let (records, ended) = self.0.read_records(account, region, arn, shard, after, limit).map_err(stream_error)?;
+        Ok(nimbus_lambda::ShardRecords { records, ended })
+    }
+}
