@@ -59,18 +59,22 @@ pub fn unpack(zip: &[u8], dest: &Path) -> Result<(), String> {
     if dest.is_dir() {
         return Ok(());
     }
-    let parent = dest.parent().ok_or("bad code directory")?;
+    fill_dir(dest, |tmp| unpack_into(zip, tmp))
+}
+
+/// Makes `dest` with `fill` in a temporary sibling renamed into place, so a directory
+/// that exists is always complete; a concurrent maker of the same `dest` wins quietly.
+pub(crate) fn fill_dir(dest: &Path, fill: impl FnOnce(&Path) -> Result<(), String>) -> Result<(), String> {
+    let parent = dest.parent().ok_or("bad directory")?;
     std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
     let tmp = parent.join(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
-    let result = unpack_into(zip, &tmp);
-    if let Err(e) = result {
+    if let Err(e) = fill(&tmp) {
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e);
     }
     match std::fs::rename(&tmp, dest) {
         Ok(()) => Ok(()),
         Err(_) if dest.is_dir() => {
-            // Someone else unpacked the same code concurrently.
             let _ = std::fs::remove_dir_all(&tmp);
             Ok(())
         }
@@ -81,8 +85,6 @@ pub fn unpack(zip: &[u8], dest: &Path) -> Result<(), String> {
     }
 }
 
-/// Unpacks `zip` into `root`; an entry replaces what an earlier zip put at its path
-/// (layers are extracted one over another).
 pub(crate) fn unpack_into(zip: &[u8], root: &Path) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(root).map_err(|e| e.to_string())?;
@@ -147,33 +149,14 @@ fn entry_mtime<R: Read>(f: &zip::read::ZipFile<'_, R>) -> Option<u64> {
         }
     }
     let d = f.last_modified()?;
-    let days = days_from_civil(i64::from(d.year()), i64::from(d.month()), i64::from(d.day()));
-    let secs = days * 86_400 + i64::from(d.hour()) * 3600 + i64::from(d.minute()) * 60 + i64::from(d.second());
-    u64::try_from(secs).ok()
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    let iso = format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", d.year(), d.month(), d.day(), d.hour(), d.minute(), d.second());
+    nimbus_types::parse_iso8601(&iso).filter(|t| *t >= 0.0).map(|t| t as u64)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Write;
-
-    #[test]
-    fn civil_days() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-        assert_eq!(days_from_civil(2026, 11, 25), 20_782);
-    }
 
     #[test]
     fn unpacked_files_keep_the_zip_mtime() {

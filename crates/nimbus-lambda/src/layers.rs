@@ -706,32 +706,14 @@ fn opt_id(layers: &[FunctionLayer]) -> String {
 /// Extracts the zips `hexes` in order into `dest` (later files replace earlier ones), via a
 /// temporary sibling renamed into place.
 fn extract(store: &nimbus_store::Store, hexes: &[String], dest: &Path) -> Result<(), String> {
-    let parent = dest.parent().ok_or("bad layer directory")?;
-    std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
-    let tmp = parent.join(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
-    let result = (|| -> Result<(), String> {
+    code::fill_dir(dest, |tmp| {
         for h in hexes {
             let blob = store.blobs().get(&format!("lambda/{h}")).map_err(|e| e.to_string())?.ok_or("a layer's content is missing from the blob store")?;
             let data = blob.read_to_vec().map_err(|e| e.to_string())?;
-            code::unpack_into(&data, &tmp)?;
+            code::unpack_into(&data, tmp)?;
         }
         Ok(())
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(e);
-    }
-    match std::fs::rename(&tmp, dest) {
-        Ok(()) => Ok(()),
-        Err(_) if dest.is_dir() => {
-            let _ = std::fs::remove_dir_all(&tmp);
-            Ok(())
-        }
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&tmp);
-            Err(e.to_string())
-        }
-    }
+    })
 }
 
 #[cfg(test)]
