@@ -139,3 +139,13 @@ impl nimbus_dynamodb::ObjectStore for S3Objects {
         Box::pin(async move { self.0.read_object(account, bucket, key, None, max_bytes).await.map_err(s3_failure) })
     }
 }
+
+/// Lambda function URLs served by the edge (`{id}.lambda-url.{region}.*` hosts and the
+/// `/_nimbus/lambda-url/{id}/` path form).
+pub struct LambdaUrls(pub Arc<nimbus_lambda::Lambda>);
+
+impl nimbus_edge::RawHandler for LambdaUrls {
+    fn call<'a>(&'a self, parts: http::request::Parts, body: bytes::Bytes) -> nimbus_protocol::BoxFuture<'a, http::Response<bytes::Bytes>> {
+        Box::pin(self.0.serve_url(parts, body))
+    }
+}
