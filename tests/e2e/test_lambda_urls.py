@@ -186,6 +186,9 @@ def test_requests_and_the_event_the_function_sees(server):
     assert ev["cookies"] == ["c1=v1", "c2=v2"]
     assert "cookie" not in ev["headers"]
     assert ev["headers"]["x-multi"] == "one" and ev["headers"]["user-agent"] == "tester/1"
+    assert ev["headers"]["x-forwarded-proto"] == "http" and ev["headers"]["x-forwarded-port"] == "4566"
+    assert ev["headers"]["x-forwarded-for"] == "127.0.0.1"
+    assert re.fullmatch(r"Root=1-[0-9a-f]{8}-[0-9a-f]{24}", ev["headers"]["x-amzn-trace-id"])
     assert ev["isBase64Encoded"] is False and "body" not in ev
     ctx = ev["requestContext"]
     assert ctx["accountId"] == "anonymous" and ctx["apiId"] == uid and ctx["domainPrefix"] == uid

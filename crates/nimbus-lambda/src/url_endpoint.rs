@@ -179,6 +179,13 @@ fn request_time(now: f64) -> String {
     }
 }
 
+/// An X-Ray trace header: `Root=1-<8 hex seconds>-<24 hex>`.
+fn trace_id() -> String {
+    let secs = nimbus_types::epoch_now() as u64;
+    let rand = uuid::Uuid::new_v4().simple().to_string();
+    format!("Root=1-{secs:08x}-{}", &rand[..24])
+}
+
 /// The payload format 2.0 event of a URL request.
 fn event(u: &UrlRecord, parts: &Parts, path: &str, body: &Bytes, caller: Option<&RequestContext>, request_id: &str) -> Value {
     let mut headers: Map<String, Value> = Map::new();
@@ -199,6 +206,30 @@ fn event(u: &UrlRecord, parts: &Parts, path: &str, body: &Bytes, caller: Option<
             }
         }
     }
+    let source_ip = parts
+        .headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "127.0.0.1".into());
+    // What AWS's front end adds to every request it passes on.
+    let port = parts
+        .headers
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|h| h.rsplit_once(':'))
+        .map_or("80".to_string(), |(_, p)| p.to_string());
+    let added = [
+        ("x-forwarded-for", source_ip.clone()),
+        ("x-forwarded-proto", "http".to_string()),
+        ("x-forwarded-port", port),
+        ("x-amzn-trace-id", trace_id()),
+    ];
+    for (name, value) in added {
+        headers.entry(name).or_insert_with(|| json!(value));
+    }
     let raw_query = parts.uri.query().unwrap_or("");
     let mut query: Map<String, Value> = Map::new();
     for (k, v) in form_urlencoded::parse(raw_query.as_bytes()) {
@@ -214,14 +245,6 @@ fn event(u: &UrlRecord, parts: &Parts, path: &str, body: &Bytes, caller: Option<
     }
     let host = host_of(parts);
     let domain = if host.split('.').nth(1) == Some("lambda-url") { host } else { format!("{}.lambda-url.{}.on.aws", u.url_id, u.region) };
-    let source_ip = parts
-        .headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "127.0.0.1".into());
     let user_agent = parts.headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map_or(Value::Null, |s| json!(s));
     let now = nimbus_types::epoch_now();
     let protocol = match parts.version {
