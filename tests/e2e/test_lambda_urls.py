@@ -358,3 +358,15 @@ def test_url_permissions_allow_all(server_factory):
     assert by_path(srv, uid, "/plain").json() == {"hello": "world"}
     lam.update_function_url_config(FunctionName="web", AuthType="AWS_IAM")
     assert by_path(srv, uid).status_code == 403
+
+
+def test_urls_survive_a_restart(server_factory, tmp_path):
+    srv = server_factory(data_dir=str(tmp_path))
+    lam = srv.client("lambda")
+    web(lam)
+    created = lam.create_function_url_config(FunctionName="web", AuthType="NONE")
+    public(lam)
+    srv.stop()
+    again = server_factory(data_dir=str(tmp_path))
+    assert again.client("lambda").get_function_url_config(FunctionName="web")["FunctionUrl"] == created["FunctionUrl"]
+    assert by_host(again, url_id(created), "/plain").json() == {"hello": "world"}
