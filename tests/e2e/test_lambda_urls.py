@@ -61,8 +61,11 @@ def by_path(server, uid, path="/", method="GET", **kw):
 
 
 def public(lam, name="web", **kw):
+    # What the console adds for a NONE URL: since October 2025 AWS wants both actions.
     lam.add_permission(FunctionName=name, StatementId="FunctionURLAllowPublicAccess", Action="lambda:InvokeFunctionUrl",
                        Principal="*", FunctionUrlAuthType="NONE", **kw)
+    lam.add_permission(FunctionName=name, StatementId="FunctionURLAllowInvokeAction", Action="lambda:InvokeFunction",
+                       Principal="*", InvokedViaFunctionUrl=True, **kw)
 
 
 def web(lam, name="web"):
@@ -169,9 +172,19 @@ def test_requests_and_the_event_the_function_sees(server):
     # Without the public statement AWS answers 403.
     r = by_host(server, uid, "/hello")
     assert r.status_code == 403 and r.json() == {"Message": "Forbidden"}
-    # A statement for lambda:InvokeFunction is not one for lambda:InvokeFunctionUrl.
-    lam.add_permission(FunctionName="web", StatementId="invoke", Action="lambda:InvokeFunction", Principal="*")
+    # Each of the two statements alone is not enough.
+    lam.add_permission(FunctionName="web", StatementId="url", Action="lambda:InvokeFunctionUrl", Principal="*",
+                       FunctionUrlAuthType="NONE")
     assert by_host(server, uid, "/hello").status_code == 403
+    lam.remove_permission(FunctionName="web", StatementId="url")
+    lam.add_permission(FunctionName="web", StatementId="invoke", Action="lambda:InvokeFunction", Principal="*",
+                       InvokedViaFunctionUrl=True)
+    assert by_host(server, uid, "/hello").status_code == 403
+    # A statement conditioned on the other auth type does not apply.
+    lam.add_permission(FunctionName="web", StatementId="iam", Action="lambda:InvokeFunctionUrl", Principal="*",
+                       FunctionUrlAuthType="AWS_IAM")
+    assert by_host(server, uid, "/hello").status_code == 403
+    lam.remove_permission(FunctionName="web", StatementId="invoke")
     public(lam)
 
     r = by_host(server, uid, "/hello/w%20x?b=2&a=1&a=3", headers={"Cookie": "c1=v1; c2=v2", "X-Multi": "one", "User-Agent": "tester/1"})
@@ -338,6 +351,9 @@ def test_aws_iam_with_sigv4(server_factory):
     assert signed(srv, uid, "AKIDOTHER", "0th3r").status_code == 403
     lam.add_permission(FunctionName="web", StatementId="other", Action="lambda:InvokeFunctionUrl",
                        Principal="111111111111", FunctionUrlAuthType="AWS_IAM")
+    assert signed(srv, uid, "AKIDOTHER", "0th3r").status_code == 403
+    lam.add_permission(FunctionName="web", StatementId="other-invoke", Action="lambda:InvokeFunction",
+                       Principal="111111111111", InvokedViaFunctionUrl=True)
     assert signed(srv, uid, "AKIDOTHER", "0th3r").status_code == 200
 
 

@@ -6,12 +6,13 @@
 //! `...on.aws`, or `...localhost.localstack.cloud:4566` which resolves to 127.0.0.1), or,
 //! for clients that cannot set Host, by path: `/_nimbus/lambda-url/<url-id>/<path>`.
 //!
-//! Authorization as AWS: `AuthType: NONE` still needs a resource-policy statement that
-//! lets principal `*` call `lambda:InvokeFunctionUrl` (403 `{"Message":"Forbidden"}`
-//! without one; `--lambda-url-permissions allow-all` turns the check off).
+//! Authorization as AWS: `AuthType: NONE` still needs resource-policy statements that
+//! let principal `*` call `lambda:InvokeFunctionUrl` and (since October 2025)
+//! `lambda:InvokeFunction` (403 `{"Message":"Forbidden"}` without them;
+//! `--lambda-url-permissions allow-all` turns the check off).
 //! `AWS_IAM` needs a SigV4-signed request: the edge verifies the signature when its auth
 //! is `sigv4` (in `off` mode any credentials are accepted, as for every other
-//! service), and a caller from another account needs a policy statement for its account.
+//! service), and a caller from another account needs statements for its account.
 //! CORS preflights are answered from the URL's `Cors`, and CORS headers are added to
 //! every answer whose `Origin` is allowed.
 
@@ -78,45 +79,55 @@ fn is_text(ct: &str) -> bool {
         || ["json", "xml", "javascript", "x-www-form-urlencoded", "yaml", "graphql", "csv"].iter().any(|k| ct.contains(k))
 }
 
-/// Whether one statement of the function's policy lets `caller` (`None`: anyone)
-/// invoke the URL with `auth_type`.
+/// Whether the function's policy lets `caller` (`None`: anyone) invoke the URL with
+/// `auth_type`: since October 2025 AWS wants both `lambda:InvokeFunctionUrl` and
+/// `lambda:InvokeFunction` (the console adds the latter with the condition
+/// `lambda:InvokedViaFunctionUrl`).
 fn policy_allows(policy: &[Value], auth_type: &str, caller_account: Option<&str>) -> bool {
-    policy.iter().any(|s| {
-        if s.get("Effect").and_then(Value::as_str) != Some("Allow") {
-            return false;
-        }
-        let action_ok = match s.get("Action") {
-            Some(Value::String(a)) => ["lambda:InvokeFunctionUrl", "lambda:*", "*"].contains(&a.as_str()),
-            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).any(|a| ["lambda:InvokeFunctionUrl", "lambda:*", "*"].contains(&a)),
-            _ => false,
-        };
-        let principal_ok = match s.get("Principal") {
-            Some(Value::String(p)) => p == "*",
-            Some(Value::Object(o)) => match o.get("AWS").and_then(Value::as_str) {
-                Some("*") => true,
-                Some(arn) => caller_account.is_some_and(|a| {
-                    arn == format!("arn:aws:iam::{a}:root") || arn.strip_prefix("arn:aws:iam::").is_some_and(|r| r.starts_with(&format!("{a}:")))
-                }),
-                None => false,
-            },
-            _ => false,
-        };
-        // Only the function URL conditions can hold for a URL request: a statement with
-        // any other condition (SourceArn, SourceAccount, ...) does not apply.
-        let conditions_ok = match s.get("Condition") {
-            None => true,
-            Some(Value::Object(c)) => c.iter().all(|(op, kv)| {
-                let Some(kv) = kv.as_object() else { return false };
-                kv.iter().all(|(k, v)| match (op.as_str(), k.as_str()) {
-                    ("StringEquals", "lambda:FunctionUrlAuthType") => v.as_str() == Some(auth_type),
-                    ("Bool", "lambda:InvokedViaFunctionUrl") => v.as_str() == Some("true"),
-                    _ => false,
-                })
-            }),
-            Some(_) => false,
-        };
-        action_ok && principal_ok && conditions_ok
+    ["lambda:InvokeFunctionUrl", "lambda:InvokeFunction"].iter().all(|action| {
+        let applying: Vec<&Value> = policy.iter().filter(|s| applies(s, action, auth_type, caller_account)).collect();
+        let effect = |e: &str| applying.iter().any(|s| s.get("Effect").and_then(Value::as_str) == Some(e));
+        // An explicit Deny wins over any Allow, as IAM evaluates.
+        effect("Allow") && !effect("Deny")
     })
+}
+
+fn strings(v: &Value) -> Vec<&str> {
+    match v {
+        Value::String(s) => vec![s.as_str()],
+        Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Whether statement `s` concerns `action` by the URL's caller in this request.
+fn applies(s: &Value, action: &str, auth_type: &str, caller_account: Option<&str>) -> bool {
+    let action_ok = s.get("Action").is_some_and(|a| {
+        strings(a).iter().any(|a| a.eq_ignore_ascii_case(action) || a.eq_ignore_ascii_case("lambda:*") || *a == "*")
+    });
+    let account_arn = |arn: &str| {
+        caller_account.is_some_and(|a| arn.strip_prefix("arn:aws:iam::").is_some_and(|r| r.starts_with(&format!("{a}:"))))
+    };
+    let principal_ok = match s.get("Principal") {
+        Some(Value::String(p)) => p == "*",
+        Some(Value::Object(o)) => o.get("AWS").is_some_and(|v| strings(v).iter().any(|p| *p == "*" || account_arn(p))),
+        _ => false,
+    };
+    // Only the function URL conditions can hold for a URL request: a statement with
+    // any other condition (SourceArn, SourceAccount, ...) does not apply.
+    let conditions_ok = match s.get("Condition") {
+        None => true,
+        Some(Value::Object(c)) => c.iter().all(|(op, kv)| {
+            let Some(kv) = kv.as_object() else { return false };
+            kv.iter().all(|(k, v)| match (op.as_str(), k.to_ascii_lowercase().as_str()) {
+                ("StringEquals", "lambda:functionurlauthtype") => strings(v).contains(&auth_type),
+                ("Bool", "lambda:invokedviafunctionurl") => strings(v).iter().any(|b| b.eq_ignore_ascii_case("true")),
+                _ => false,
+            })
+        }),
+        Some(_) => false,
+    };
+    action_ok && principal_ok && conditions_ok
 }
 
 fn origin_allowed(cors: &t::Cors, origin: &str) -> Option<String> {
@@ -466,8 +477,10 @@ impl Lambda {
             }
         } else if !allow_all() && !policy_allows(&rec.policy, "NONE", None) {
             tracing::warn!(
-                "function URL {} of {}: no resource-policy statement lets principal * call lambda:InvokeFunctionUrl. Grant it with: aws lambda add-permission --function-name {} --statement-id FunctionURLAllowPublicAccess --action lambda:InvokeFunctionUrl --principal '*' --function-url-auth-type NONE (or serve with --lambda-url-permissions allow-all)",
-                u.url_id, rec.name, u.function_arn()
+                "function URL {id} of {name}: the resource policy does not let principal * call both lambda:InvokeFunctionUrl and lambda:InvokeFunction. Grant them with: aws lambda add-permission --function-name {arn} --statement-id FunctionURLAllowPublicAccess --action lambda:InvokeFunctionUrl --principal '*' --function-url-auth-type NONE; aws lambda add-permission --function-name {arn} --statement-id FunctionURLAllowInvokeAction --action lambda:InvokeFunction --principal '*' --invoked-via-function-url (or serve with --lambda-url-permissions allow-all)",
+                id = u.url_id,
+                name = rec.name,
+                arn = u.function_arn()
             );
             return forbidden();
         }
@@ -533,13 +546,22 @@ mod tests {
     fn policies() {
         let public = json!({"Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunctionUrl", "Resource": "x",
             "Condition": {"StringEquals": {"lambda:FunctionUrlAuthType": "NONE"}}});
-        assert!(policy_allows(&[public.clone()], "NONE", None));
-        assert!(!policy_allows(&[public], "AWS_IAM", Some("111111111111")));
-        let invoke = json!({"Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction", "Resource": "x"});
-        assert!(!policy_allows(&[invoke], "NONE", None));
-        let other = json!({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111111111111:root"}, "Action": "lambda:InvokeFunctionUrl", "Resource": "x"});
+        let invoke = json!({"Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction", "Resource": "x",
+            "Condition": {"Bool": {"lambda:InvokedViaFunctionUrl": "true"}}});
+        assert!(policy_allows(&[public.clone(), invoke.clone()], "NONE", None));
+        assert!(!policy_allows(&[public.clone()], "NONE", None));
+        assert!(!policy_allows(&[invoke.clone()], "NONE", None));
+        assert!(!policy_allows(&[public, invoke], "AWS_IAM", Some("111111111111")));
+        let both = json!({"Effect": "Allow", "Principal": "*", "Action": "lambda:*", "Resource": "x"});
+        assert!(policy_allows(&[both], "NONE", None));
+        let apigw = json!({"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "x",
+            "Condition": {"ArnLike": {"AWS:SourceArn": "arn:aws:execute-api:us-east-1:1:a/*"}}});
+        assert!(!policy_allows(&[apigw], "NONE", None));
+        let other = json!({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111111111111:root"}, "Action": ["lambda:InvokeFunctionUrl", "lambda:InvokeFunction"], "Resource": "x"});
         assert!(policy_allows(&[other.clone()], "AWS_IAM", Some("111111111111")));
-        assert!(!policy_allows(&[other], "AWS_IAM", Some("222222222222")));
+        assert!(!policy_allows(&[other.clone()], "AWS_IAM", Some("222222222222")));
+        let deny = json!({"Effect": "Deny", "Principal": "*", "Action": "lambda:InvokeFunctionUrl", "Resource": "x"});
+        assert!(!policy_allows(&[other, deny], "AWS_IAM", Some("111111111111")));
     }
 
     #[test]

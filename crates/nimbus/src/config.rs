@@ -118,7 +118,8 @@ pub struct Config {
     /// Default `enforce`.
     pub apigateway_lambda_permissions: LambdaPermissions,
     /// `enforce`: a Lambda function URL answers only callers its function's resource
-    /// policy allows (`lambda:InvokeFunctionUrl`; for `AuthType: NONE` principal `*`), as
+    /// policy allows (`lambda:InvokeFunctionUrl` and `lambda:InvokeFunction`; for
+    /// `AuthType: NONE` principal `*`), as
     /// AWS; `allow-all`: any caller (AWS_IAM URLs still need a signed request).
     /// Default `enforce`.
     pub lambda_url_permissions: LambdaPermissions,
