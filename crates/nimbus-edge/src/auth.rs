@@ -79,6 +79,12 @@ pub fn authenticate(
     }
 }
 
+/// Who signed a request to a Lambda function URL (service `lambda`): verified in
+/// `sigv4` mode; in `off` mode the access key names the account, as for any service.
+pub fn authenticate_url(edge: &Edge, parts: &Parts, body: &Bytes, scope: Option<&Scope>, request_id: &str) -> Result<RequestContext, AwsError> {
+    authenticate(edge, &nimbus_model::services::lambda::SERVICE, Wire::RestJson, parts, body, scope, request_id)
+}
+
 /// Checks an S3 request's signature in `sigv4` mode; S3 errors have their own codes.
 pub fn authenticate_s3(edge: &Edge, parts: &Parts, body: &Bytes) -> Result<(), nimbus_auth::AwsErrorInfo> {
     if edge.config().auth == AuthMode::Off {

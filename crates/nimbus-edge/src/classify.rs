@@ -59,6 +59,9 @@ pub enum Target {
     /// An API Gateway invoke URL: `/restapis/{id}/{stage}/_user_request_/...` or a
     /// `{id}.execute-api.*` host.
     ExecuteApi,
+    /// A Lambda function URL: a `{urlId}.lambda-url.{region}.*` host or the path form
+    /// `/_nimbus/lambda-url/{urlId}/...`.
+    LambdaUrl,
     /// Everything else is S3 (restXml).
     S3,
 }
@@ -110,6 +113,12 @@ pub fn host_is_execute_api(parts: &Parts) -> bool {
     host_of(parts).split('.').nth(1) == Some("execute-api")
 }
 
+/// `{urlId}.lambda-url.{region}.on.aws`, `{urlId}.lambda-url.{region}.localhost.localstack.cloud`,
+/// or the path form `/_nimbus/lambda-url/{urlId}/...` for clients that cannot set Host.
+pub fn is_lambda_url(parts: &Parts) -> bool {
+    parts.uri.path().starts_with("/_nimbus/lambda-url/") || host_of(parts).split('.').nth(1) == Some("lambda-url")
+}
+
 /// `/restapis/{apiId}/{stage}/_user_request_/...`.
 pub fn is_user_request_path(path: &str) -> bool {
     let mut it = path.trim_start_matches('/').split('/');
@@ -141,6 +150,10 @@ pub fn classify(parts: &Parts, form_action: Option<&str>, scope: Option<&Scope>)
     let path = parts.uri.path();
     if path == "/_nimbus/health" {
         return Target::Health;
+    }
+    // Before X-Amz-Target: a URL carries the user's own request, whatever its headers.
+    if is_lambda_url(parts) {
+        return Target::LambdaUrl;
     }
     if let Some(target) = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
         let Some((prefix, op)) = split_target(target) else {

@@ -67,11 +67,13 @@ pub struct Edge {
     s3: Option<Arc<dyn StreamHandler>>,
     /// API Gateway invoke URLs.
     execute_api: Option<Arc<dyn RawHandler>>,
+    /// Lambda function URLs.
+    lambda_url: Option<Arc<dyn RawHandler>>,
 }
 
 impl Edge {
     pub fn new(config: EdgeConfig, credentials: Arc<dyn Credentials>) -> Self {
-        Edge { config, handlers: HashMap::new(), credentials, verifier: Default::default(), s3: None, execute_api: None }
+        Edge { config, handlers: HashMap::new(), credentials, verifier: Default::default(), s3: None, execute_api: None, lambda_url: None }
     }
 
     /// Registers a service; its model's service id names it (endpoint prefixes are
@@ -88,6 +90,13 @@ impl Edge {
     /// Registers the API Gateway data plane (invoke URLs).
     pub fn register_execute_api(&mut self, handler: Arc<dyn RawHandler>) {
         self.execute_api = Some(handler);
+    }
+
+    /// Registers Lambda function URLs. A signed request reaches the handler with the
+    /// caller's `RequestContext` (or the `AwsError` of a failed verification) in its
+    /// extensions; an unsigned one with neither.
+    pub fn register_lambda_url(&mut self, handler: Arc<dyn RawHandler>) {
+        self.lambda_url = Some(handler);
     }
 
     /// The key table the edge authenticates with (S3 verifies its own requests).
@@ -127,6 +136,28 @@ impl Edge {
                     Wire::RestJson,
                     None,
                     &AwsError::new(404, "NotFoundException", "API Gateway invoke URLs are not served yet."),
+                    &request_id,
+                ),
+            },
+            Target::LambdaUrl => match &self.lambda_url {
+                Some(h) => {
+                    let mut parts = parts;
+                    if scope.is_some() {
+                        match auth::authenticate_url(self, &parts, &body, scope.as_ref(), &request_id) {
+                            Ok(ctx) => {
+                                parts.extensions.insert(ctx);
+                            }
+                            Err(e) => {
+                                parts.extensions.insert(e);
+                            }
+                        }
+                    }
+                    h.call(parts, body).await
+                }
+                None => error::render(
+                    Wire::RestJson,
+                    None,
+                    &AwsError::new(404, "ResourceNotFoundException", "Lambda function URLs are not served."),
                     &request_id,
                 ),
             },

@@ -273,6 +273,8 @@ impl Inner {
         // Its provisioned concurrency configuration goes with it.
         batch.delete(PROVISIONED, key.clone());
         self.store.write(batch).map_err(store_err)?;
+        // So does its function URL.
+        self.delete_urls(&latest.account, &latest.region, &latest.name, Some(&input.name))?;
         self.pools.remove_provisioned(&FunctionRecord::key(&latest.account, &latest.region, &latest.name), &input.name);
         self.provisioned.forget(&key);
         Ok(())

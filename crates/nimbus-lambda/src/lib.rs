@@ -39,6 +39,8 @@ mod runtimes;
 mod template;
 mod vpc;
 mod versions;
+mod url_endpoint;
+mod urls;
 
 use std::collections::{BTreeMap, HashSet};
 use std::convert::Infallible;
@@ -848,6 +850,7 @@ impl Inner {
         self.pools.retire(&FunctionRecord::key(&rec.account, &rec.region, &rec.name));
         self.templates.retire(&FunctionRecord::key(&rec.account, &rec.region, &rec.name));
         self.delete_all_versions(&rec)?;
+        self.delete_urls(&rec.account, &rec.region, &rec.name, None)?;
         self.gc_code(&rec.code_hex);
         self.gc_layers(&rec.layers);
         Ok(())
@@ -1378,7 +1381,7 @@ impl Handler for Lambda {
     }
 
     fn implements(&self, op: &str) -> bool {
-        if Op::from_name(op).is_some_and(layers::implements) {
+        if Op::from_name(op).is_some_and(layers::implements) || Op::from_name(op).is_some_and(urls::implements) {
             return true;
         }
         if Op::from_name(op).is_some_and(esm::implements) {
@@ -1502,6 +1505,7 @@ impl Handler for Lambda {
                 Some(other) if versions::implements(op.name) => s.call_versions(ctx, other, input).await,
                 Some(o) if layers::implements(o) => s.layer_call(ctx, o, input).await,
                 Some(o) if esm::implements(o) => s.esm_call(ctx, o, input).await,
+                Some(o) if urls::implements(o) => s.url_call(ctx, o, input).await,
                 _ => Err(AwsError::internal(format!("{} is not implemented", op.name))),
             }
         })

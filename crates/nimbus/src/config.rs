@@ -117,6 +117,12 @@ pub struct Config {
     /// resource policy allows it (AddPermission), as AWS; `allow-all`: always.
     /// Default `enforce`.
     pub apigateway_lambda_permissions: LambdaPermissions,
+    /// `enforce`: a Lambda function URL answers only callers its function's resource
+    /// policy allows (`lambda:InvokeFunctionUrl` and `lambda:InvokeFunction`; for
+    /// `AuthType: NONE` principal `*`), as
+    /// AWS; `allow-all`: any caller (AWS_IAM URLs still need a signed request).
+    /// Default `enforce`.
+    pub lambda_url_permissions: LambdaPermissions,
     /// Largest request body held in memory, in bytes. Default 72 MiB (a 50 MB Lambda
     /// zip is about 70 MB once base64-encoded). S3 streams and is not bound by it.
     pub max_body_bytes: usize,
@@ -137,6 +143,7 @@ impl Default for Config {
             isolation: Isolation::default(),
             access_keys: Vec::new(),
             apigateway_lambda_permissions: LambdaPermissions::default(),
+            lambda_url_permissions: LambdaPermissions::default(),
             max_body_bytes: 72 * 1024 * 1024,
             log: "info,fjall=warn,lsm_tree=warn,s3s=off".into(),
         }

@@ -67,6 +67,9 @@ struct ServeArgs {
     /// API Gateway → Lambda: enforce the function's resource policy (as AWS) or allow-all [default: enforce].
     #[arg(long, env = "NIMBUS_APIGATEWAY_LAMBDA_PERMISSIONS", value_enum)]
     apigateway_lambda_permissions: Option<LambdaPermissions>,
+    /// Lambda function URLs: enforce the function's resource policy (as AWS) or allow-all [default: enforce].
+    #[arg(long, env = "NIMBUS_LAMBDA_URL_PERMISSIONS", value_enum)]
+    lambda_url_permissions: Option<LambdaPermissions>,
     /// Log filter, e.g. info or nimbus_edge=debug [default: info].
     #[arg(long, env = "NIMBUS_LOG")]
     log: Option<String>,
@@ -87,6 +90,7 @@ impl ServeArgs {
         if let Some(v) = self.isolation { config.isolation = v; }
         if let Some(v) = self.access_keys { config.access_keys.extend(parse_access_keys(&v)?); }
         if let Some(v) = self.apigateway_lambda_permissions { config.apigateway_lambda_permissions = v; }
+        if let Some(v) = self.lambda_url_permissions { config.lambda_url_permissions = v; }
         if let Some(v) = self.log { config.log = v; }
         config.check()?;
         Ok(config)
@@ -173,6 +177,9 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     // Event source mappings read DynamoDB streams.
     lambda.read_streams_from(Arc::new(wiring::DynamoStreams(dynamodb.streams())));
     edge.register(lambda.clone());
+    // Function URLs: HTTP requests to `{id}.lambda-url.{region}.*` invoke their function.
+    lambda.set_url_permissions_allow_all(config.lambda_url_permissions == LambdaPermissions::AllowAll);
+    edge.register_lambda_url(Arc::new(wiring::LambdaUrls(lambda.clone())));
     let vpc_lambda = lambda.clone();
     // API Gateway invokes proxy integrations through Lambda's Invoke operation.
     let apigw = nimbus_apigateway::ApiGateway::new(store.clone(), Arc::new(nimbus_apigateway::HandlerInvoker::new(lambda)), addr.port());

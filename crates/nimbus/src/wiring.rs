@@ -183,3 +183,13 @@ impl nimbus_lambda::StreamSource for DynamoStreams {
         Ok(nimbus_lambda::ShardRecords { records, ended })
     }
 }
+
+/// Lambda function URLs served by the edge (`{id}.lambda-url.{region}.*` hosts and the
+/// `/_nimbus/lambda-url/{id}/` path form).
+pub struct LambdaUrls(pub Arc<nimbus_lambda::Lambda>);
+
+impl nimbus_edge::RawHandler for LambdaUrls {
+    fn call<'a>(&'a self, parts: http::request::Parts, body: bytes::Bytes) -> nimbus_protocol::BoxFuture<'a, http::Response<bytes::Bytes>> {
+        Box::pin(self.0.serve_url(parts, body))
+    }
+}
