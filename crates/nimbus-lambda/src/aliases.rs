@@ -272,6 +272,7 @@ impl Inner {
         batch.delete(ALIASES, key.clone());
         // Its provisioned concurrency configuration goes with it.
         batch.delete(PROVISIONED, key.clone());
+        batch.delete(crate::invoke_config::EVENT_CONFIGS, key.clone());
         self.store.write(batch).map_err(store_err)?;
         self.pools.remove_provisioned(&FunctionRecord::key(&latest.account, &latest.region, &latest.name), &input.name);
         self.provisioned.forget(&key);

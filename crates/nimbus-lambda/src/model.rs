@@ -174,4 +174,8 @@ pub struct QueuedEvent {
     /// The version or alias the event was sent to (`None`: `$LATEST`).
     #[serde(default)]
     pub qualifier: Option<String>,
+    /// When the event was first queued (epoch ms; 0 in rows queued before this was
+    /// recorded), for `MaximumEventAgeInSeconds`.
+    #[serde(default)]
+    pub first_ms: u64,
 }
