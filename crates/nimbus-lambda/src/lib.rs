@@ -36,6 +36,7 @@ mod model;
 mod policy;
 mod pool;
 mod provisioned;
+mod runtime_mgmt;
 mod runtimes;
 mod template;
 mod vpc;
@@ -278,6 +279,7 @@ impl Lambda {
         let root = config.data_dir.join("lambda");
         let runtimes = Runtimes::discover(root.join("runtimes")).map_err(|e| format!("cannot write the Lambda runtimes: {e}"))?;
         tracing::info!("lambda runtimes: {}", runtimes.describe());
+        runtime_mgmt::register(&runtimes);
         let mode = config.isolation;
         let sandbox = tokio::task::spawn_blocking(move || nimbus_sandbox::Host::detect(mode))
             .await
@@ -1410,7 +1412,7 @@ impl Handler for Lambda {
         if Op::from_name(op).is_some_and(esm::implements) {
             return true;
         }
-        if Op::from_name(op).is_some_and(invoke_config::implements) {
+        if Op::from_name(op).is_some_and(invoke_config::implements) || Op::from_name(op).is_some_and(runtime_mgmt::implements) {
             return true;
         }
         matches!(
@@ -1532,6 +1534,7 @@ impl Handler for Lambda {
                 Some(o) if layers::implements(o) => s.layer_call(ctx, o, input).await,
                 Some(o) if esm::implements(o) => s.esm_call(ctx, o, input).await,
                 Some(o) if invoke_config::implements(o) => s.invoke_config_call(ctx, o, input).await,
+                Some(o) if runtime_mgmt::implements(o) => s.runtime_mgmt_call(ctx, o, input).await,
                 _ => Err(AwsError::internal(format!("{} is not implemented", op.name))),
             }
         })
