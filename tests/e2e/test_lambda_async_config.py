@@ -251,3 +251,28 @@ def test_runtime_management_config(srv):
     r = lam.put_runtime_management_config(FunctionName="eic-rt", UpdateRuntimeOn="FunctionUpdate")
     assert r["UpdateRuntimeOn"] == "FunctionUpdate" and "RuntimeVersionArn" not in r
     assert err(lam.get_runtime_management_config, FunctionName="nope")[0] == "ResourceNotFoundException"
+
+
+def test_configs_survive_restart(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    env = {"NIMBUS_LAMBDA_ISOLATION": "off"}
+    s = ConfiguredServer(str(data), env).start()
+    try:
+        lam = s.client("lambda")
+        create(lam, "eic-keep", {"index.py": PY_WORKER})
+        create(lam, "eic-keep-rec", {"index.py": PY_RECORDER})
+        put = lam.put_function_event_invoke_config(
+            FunctionName="eic-keep", MaximumRetryAttempts=0, MaximumEventAgeInSeconds=300,
+            DestinationConfig={"OnSuccess": {"Destination": f"{ARN}eic-keep-rec"}})
+        lam.put_runtime_management_config(FunctionName="eic-keep", UpdateRuntimeOn="FunctionUpdate")
+    finally:
+        s.stop()
+    s = ConfiguredServer(str(data), env).start()
+    try:
+        lam = s.client("lambda")
+        got = lam.get_function_event_invoke_config(FunctionName="eic-keep")
+        assert got == {**put, "ResponseMetadata": got["ResponseMetadata"]}
+        assert lam.get_runtime_management_config(FunctionName="eic-keep")["UpdateRuntimeOn"] == "FunctionUpdate"
+    finally:
+        s.stop()

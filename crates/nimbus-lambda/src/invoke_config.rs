@@ -75,6 +75,14 @@ impl AsyncSettings {
     pub fn expired(&self, ev: &QueuedEvent) -> bool {
         ev.first_ms != 0 && now_ms().saturating_sub(ev.first_ms) > self.max_age_ms
     }
+
+    /// When a retry wanted at `due` (epoch ms) runs: no later than just past the event's age limit.
+    pub fn retry_due(&self, ev: &QueuedEvent, due: u64) -> u64 {
+        if ev.first_ms == 0 {
+            return due;
+        }
+        due.min(ev.first_ms + self.max_age_ms + 1)
+    }
 }
 
 /// How an event ended, for its destination record.
@@ -188,16 +196,8 @@ impl Inner {
         &self,
         ctx: &RequestContext,
         own: &str,
-        retries: Option<i32>,
-        age: Option<i32>,
         dest: &Option<t::DestinationConfig>,
     ) -> Result<(Option<String>, Option<String>), AwsError> {
-        if let Some(r) = retries {
-            check_range(r, 0, 2, "maximumRetryAttempts")?;
-        }
-        if let Some(a) = age {
-            check_range(a, 60, 21600, "maximumEventAgeInSeconds")?;
-        }
         let on_success = dest.as_ref().and_then(|d| d.on_success.as_ref()).and_then(|s| s.destination.clone()).filter(|s| !s.is_empty());
         let on_failure = dest.as_ref().and_then(|d| d.on_failure.as_ref()).and_then(|s| s.destination.clone()).filter(|s| !s.is_empty());
         if let Some(a) = &on_success {
@@ -210,13 +210,20 @@ impl Inner {
     }
 
     async fn put_event_config(&self, ctx: &RequestContext, i: t::PutFunctionEventInvokeConfigRequest, merge: bool) -> Result<t::FunctionEventInvokeConfig, AwsError> {
+        // Ranges are the request's own constraints, checked before anything is looked up.
+        if let Some(r) = i.maximum_retry_attempts {
+            check_range(r, 0, 2, "maximumRetryAttempts")?;
+        }
+        if let Some(a) = i.maximum_event_age_in_seconds {
+            check_range(a, 60, 21600, "maximumEventAgeInSeconds")?;
+        }
         if i.maximum_retry_attempts.is_none() && i.maximum_event_age_in_seconds.is_none() && i.destination_config.is_none() {
             return Err(nothing_set());
         }
         let _guard = self.write_lock.lock().await;
         let (region, account, name, q) = self.config_target(ctx, &i.function_name, i.qualifier.as_deref())?;
         let key = config_key(&account, &region, &name, &q);
-        let (on_success, on_failure) = self.check_config_input(ctx, &name, i.maximum_retry_attempts, i.maximum_event_age_in_seconds, &i.destination_config)?;
+        let (on_success, on_failure) = self.check_config_input(ctx, &name, &i.destination_config)?;
         let mut cfg = if merge {
             self.load_config(&key)?.ok_or_else(|| no_config(&qualified(&region, &account, &name, &q)))?
         } else {
@@ -401,5 +408,42 @@ impl Inner {
         };
         let v = serde_json::to_vec(&out).ok()?;
         Some((format!("{now:020}/{}", out.id), v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(first_ms: u64) -> QueuedEvent {
+        QueuedEvent {
+            id: "r".into(),
+            account: "000000000000".into(),
+            region: "us-east-1".into(),
+            name: "f".into(),
+            payload: String::new(),
+            attempt: 0,
+            client_context: None,
+            qualifier: None,
+            first_ms,
+        }
+    }
+
+    #[test]
+    fn age_limit_expires_and_caps_retries() {
+        let s = AsyncSettings { max_retries: 2, max_age_ms: 60_000, on_success: None, on_failure: None };
+        let now = now_ms();
+        assert!(!s.expired(&event(now)));
+        assert!(s.expired(&event(now - 61_000)));
+        // Rows queued before the enqueue time was recorded never expire by age.
+        assert!(!s.expired(&event(0)));
+        assert_eq!(s.retry_due(&event(now), now + 120_000), now + 60_001);
+        assert_eq!(s.retry_due(&event(now), now + 1_000), now + 1_000);
+    }
+
+    #[test]
+    fn record_payloads_embed_json_or_text() {
+        assert_eq!(as_json(br#"{"a":1}"#), json!({"a": 1}));
+        assert_eq!(as_json(b"not json"), json!("not json"));
     }
 }

@@ -18,7 +18,9 @@
 //! - Published versions and qualified names ([`versions`]), aliases with weighted routing
 //!   ([`aliases`]), provisioned concurrency kept initialised ahead ([`provisioned`]).
 //! - `Event` invocations are queued durably (keyspace `lambda.events`, keyed by due time)
-//!   and run by a background worker with AWS's two retries.
+//!   and run by a background worker with the retries, maximum event age and destinations
+//!   of the qualifier they were sent to ([`invoke_config`]; AWS's two retries by default).
+//! - Runtime management configuration and runtime version ARNs ([`runtime_mgmt`]).
 //! - Event source mappings on DynamoDB streams ([`esm`]): pollers that invoke functions with
 //!   batches of stream records ([`esm_poller`]), filtered by `FilterCriteria` ([`esm_filter`]).
 //! - Code download: `GetFunction`'s `Code.Location` points at a small loopback HTTP
@@ -1322,7 +1324,8 @@ impl Inner {
                 let delay = (ev.attempt < settings.max_retries.max(0) as u32).then(|| delays.get(attempt).or(delays.last()).copied().unwrap_or_default());
                 if let Some(delay) = delay {
                     let next = QueuedEvent { attempt: ev.attempt + 1, ..ev.clone() };
-                    let due = now_ms() + delay.as_millis() as u64;
+                    // A retry due after the event's maximum age runs when it expires, and is dropped then.
+                    let due = settings.retry_due(&ev, now_ms() + delay.as_millis() as u64);
                     if let Ok(v) = serde_json::to_vec(&next) {
                         batch.put(EVENTS, format!("{due:020}/{}", next.id), v);
                     }
