@@ -156,6 +156,11 @@ impl Inner {
     /// One destination: empty means none; a Lambda function must exist and not be the
     /// function itself; other services are not in Nimbus.
     fn check_destination(&self, ctx: &RequestContext, own: &str, field: &str, arn: &str) -> Result<(), AwsError> {
+        if arn.starts_with("kafka://") {
+            return Err(invalid(format!(
+                "The destination ARN {arn} is invalid: Nimbus has no Kafka destinations; only Lambda function ARNs can be destinations of asynchronous invocations."
+            )));
+        }
         let parts: Vec<&str> = arn.splitn(6, ':').collect();
         let well_formed = parts.len() == 6
             && parts[0] == "arn"
