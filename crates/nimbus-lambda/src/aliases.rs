@@ -272,6 +272,7 @@ impl Inner {
         batch.delete(ALIASES, key.clone());
         // Its provisioned concurrency configuration goes with it.
         batch.delete(PROVISIONED, key.clone());
+        batch.delete(crate::invoke_config::EVENT_CONFIGS, key.clone());
         self.store.write(batch).map_err(store_err)?;
         // So does its function URL.
         self.delete_urls(&latest.account, &latest.region, &latest.name, Some(&input.name))?;

@@ -18,7 +18,9 @@
 //! - Published versions and qualified names ([`versions`]), aliases with weighted routing
 //!   ([`aliases`]), provisioned concurrency kept initialised ahead ([`provisioned`]).
 //! - `Event` invocations are queued durably (keyspace `lambda.events`, keyed by due time)
-//!   and run by a background worker with AWS's two retries.
+//!   and run by a background worker with the retries, maximum event age and destinations
+//!   of the qualifier they were sent to ([`invoke_config`]; AWS's two retries by default).
+//! - Runtime management configuration and runtime version ARNs ([`runtime_mgmt`]).
 //! - Event source mappings on DynamoDB streams ([`esm`]): pollers that invoke functions with
 //!   batches of stream records ([`esm_poller`]), filtered by `FilterCriteria` ([`esm_filter`]).
 //! - Code download: `GetFunction`'s `Code.Location` points at a small loopback HTTP
@@ -30,11 +32,13 @@ mod env;
 mod esm;
 mod esm_filter;
 mod esm_poller;
+mod invoke_config;
 mod layers;
 mod model;
 mod policy;
 mod pool;
 mod provisioned;
+mod runtime_mgmt;
 mod runtimes;
 mod template;
 mod vpc;
@@ -279,6 +283,7 @@ impl Lambda {
         let root = config.data_dir.join("lambda");
         let runtimes = Runtimes::discover(root.join("runtimes")).map_err(|e| format!("cannot write the Lambda runtimes: {e}"))?;
         tracing::info!("lambda runtimes: {}", runtimes.describe());
+        runtime_mgmt::register(&runtimes);
         let mode = config.isolation;
         let sandbox = tokio::task::spawn_blocking(move || nimbus_sandbox::Host::detect(mode))
             .await
@@ -1272,6 +1277,7 @@ impl Inner {
             attempt: 0,
             client_context,
             qualifier: rec.alias.clone().or_else(|| rec.version.clone()),
+            first_ms: now_ms(),
         };
         let key = format!("{:020}/{}", now_ms(), ev.id);
         let v = serde_json::to_vec(&ev).map_err(|e| AwsError::internal(e.to_string()))?;
@@ -1290,17 +1296,39 @@ impl Inner {
                 return;
             }
         };
-        let payload = Bytes::from(B64.decode(&ev.payload).unwrap_or_default());
-        let result = self.execute(&rec, &ev.id, payload, ev.client_context.clone(), false).await;
+        // The qualifier's MaximumRetryAttempts, MaximumEventAgeInSeconds and destinations.
+        let settings = self.async_settings(&ev);
         let mut batch = WriteBatch::new();
         batch.delete(EVENTS, key.clone());
+        if settings.expired(&ev) {
+            tracing::warn!(function = %ev.name, request_id = %ev.id, "dropping an async invocation older than its maximum event age");
+            if let Some((k, v)) = self.destination_event(&ev, &settings, invoke_config::Finish::EventAgeExceeded) {
+                batch.put(EVENTS, k, v);
+            }
+            if let Err(e) = self.store.write(batch) {
+                tracing::error!("could not update the async invocation queue: {e}");
+            }
+            lock(&self.events_running).remove(&key);
+            self.events_wake.notify_one();
+            return;
+        }
+        let payload = Bytes::from(B64.decode(&ev.payload).unwrap_or_default());
+        let result = self.execute(&rec, &ev.id, payload, ev.client_context.clone(), false).await;
         match result {
-            Ok((Outcome::Ok(_), _)) => {}
+            Ok((Outcome::Ok(body), _)) => {
+                if let Some((k, v)) = self.destination_event(&ev, &settings, invoke_config::Finish::Success(&rec, &body)) {
+                    batch.put(EVENTS, k, v);
+                }
+            }
             Ok((Outcome::FunctionError(body), _)) => {
                 let attempt = ev.attempt as usize;
-                if let Some(delay) = self.config.async_retry_delays.get(attempt) {
+                // More retries than configured delays reuse the last delay.
+                let delays = &self.config.async_retry_delays;
+                let delay = (ev.attempt < settings.max_retries.max(0) as u32).then(|| delays.get(attempt).or(delays.last()).copied().unwrap_or_default());
+                if let Some(delay) = delay {
                     let next = QueuedEvent { attempt: ev.attempt + 1, ..ev.clone() };
-                    let due = now_ms() + delay.as_millis() as u64;
+                    // A retry due after the event's maximum age runs when it expires, and is dropped then.
+                    let due = settings.retry_due(&ev, now_ms() + delay.as_millis() as u64);
                     if let Ok(v) = serde_json::to_vec(&next) {
                         batch.put(EVENTS, format!("{due:020}/{}", next.id), v);
                     }
@@ -1309,6 +1337,9 @@ impl Inner {
                         function = %ev.name, request_id = %ev.id, attempts = attempt + 1,
                         "dropping an async invocation after its retries: {}", String::from_utf8_lossy(&body)
                     );
+                    if let Some((k, v)) = self.destination_event(&ev, &settings, invoke_config::Finish::RetriesExhausted(&rec, &body)) {
+                        batch.put(EVENTS, k, v);
+                    }
                 }
             }
             Err(e) => {
@@ -1385,6 +1416,9 @@ impl Handler for Lambda {
             return true;
         }
         if Op::from_name(op).is_some_and(esm::implements) {
+            return true;
+        }
+        if Op::from_name(op).is_some_and(invoke_config::implements) || Op::from_name(op).is_some_and(runtime_mgmt::implements) {
             return true;
         }
         matches!(
@@ -1506,6 +1540,8 @@ impl Handler for Lambda {
                 Some(o) if layers::implements(o) => s.layer_call(ctx, o, input).await,
                 Some(o) if esm::implements(o) => s.esm_call(ctx, o, input).await,
                 Some(o) if urls::implements(o) => s.url_call(ctx, o, input).await,
+                Some(o) if invoke_config::implements(o) => s.invoke_config_call(ctx, o, input).await,
+                Some(o) if runtime_mgmt::implements(o) => s.runtime_mgmt_call(ctx, o, input).await,
                 _ => Err(AwsError::internal(format!("{} is not implemented", op.name))),
             }
         })

@@ -142,7 +142,7 @@ impl FunctionRecord {
                     if crate::template::applies(self.snap_start.as_deref(), self.runtime.as_deref().unwrap_or_default()) { "On" } else { "Off" }.into(),
                 ),
             }),
-            runtime_version_config: None,
+            runtime_version_config: crate::runtime_mgmt::version_config(&self.region, self.runtime.as_deref()),
             vpc_config: crate::vpc::render(self.vpc.as_ref(), &self.account, &self.region),
             logging_config: Some(self.logging.clone().unwrap_or_else(|| t::LoggingConfig {
                 log_format: Some("Text".into()),
@@ -174,4 +174,8 @@ pub struct QueuedEvent {
     /// The version or alias the event was sent to (`None`: `$LATEST`).
     #[serde(default)]
     pub qualifier: Option<String>,
+    /// When the event was first queued (epoch ms; 0 in rows queued before this was
+    /// recorded), for `MaximumEventAgeInSeconds`.
+    #[serde(default)]
+    pub first_ms: u64,
 }

@@ -63,6 +63,14 @@ impl Runtimes {
         parts.join(" ")
     }
 
+    /// The host interpreter that runs `runtime` (Python, Node.js), if installed.
+    pub fn interpreter(&self, runtime: &str) -> Option<PathBuf> {
+        if NODE_RUNTIMES.contains(&runtime) {
+            return self.node.clone();
+        }
+        self.python.get(runtime).cloned()
+    }
+
     pub fn is_known(runtime: &str) -> bool {
         PYTHON_RUNTIMES.contains(&runtime) || NODE_RUNTIMES.contains(&runtime) || PROVIDED_RUNTIMES.contains(&runtime)
     }

@@ -527,6 +527,8 @@ impl Inner {
         let mut batch = WriteBatch::new();
         batch.delete(VERSIONS, version_key(&account, &region, &name, n));
         batch.delete(PROVISIONED, format!("{}{q}", function_prefix(&account, &region, &name)));
+        batch.delete(crate::invoke_config::EVENT_CONFIGS, format!("{}{q}", function_prefix(&account, &region, &name)));
+        batch.delete(crate::runtime_mgmt::RUNTIME_CONFIGS, format!("{}{q}", function_prefix(&account, &region, &name)));
         self.store.write(batch).map_err(store_err)?;
         let key = FunctionRecord::key(&account, &region, &name);
         self.pools.remove_provisioned(&key, &q);
@@ -547,7 +549,7 @@ impl Inner {
         let versions = self.all_versions(account, region, name)?;
         let prefix = function_prefix(account, region, name);
         let mut batch = WriteBatch::new();
-        for ks in [VERSIONS, ALIASES, PROVISIONED] {
+        for ks in [VERSIONS, ALIASES, PROVISIONED, crate::invoke_config::EVENT_CONFIGS, crate::runtime_mgmt::RUNTIME_CONFIGS] {
             for kv in self.store.prefix(ks, prefix.as_bytes(), Direction::Forward).map_err(store_err)? {
                 let (k, _) = kv.map_err(store_err)?;
                 if ks == PROVISIONED {
