@@ -5,6 +5,9 @@
 // `"type": "module"` package.json), then loops on GET /2018-06-01/runtime/invocation/next.
 // Handlers may be async (return a promise) or take a callback. Errors are reported as
 // {"errorType", "errorMessage", "stackTrace"}. Node standard library only.
+//
+// Snapshot template mode (NIMBUS_TEMPLATE_FD set): template.js runs the init phase once and
+// forks the environments (see crates/nimbus-lambda/src/template.rs).
 'use strict';
 
 const net = require('net');
@@ -12,7 +15,7 @@ const fs = require('fs');
 const path = require('path');
 const { pathToFileURL } = require('url');
 
-const [HOST, PORT] = (process.env.AWS_LAMBDA_RUNTIME_API || '127.0.0.1:9001').split(':');
+let [HOST, PORT] = (process.env.AWS_LAMBDA_RUNTIME_API || '127.0.0.1:9001').split(':');
 const PREFIX = '/2018-06-01/runtime';
 // One kept-alive HTTP/1.1 connection to the Runtime API, spoken directly on a socket:
 // Node's http client (parser, agent, events) costs more CPU per invocation than
@@ -268,6 +271,10 @@ function runHandler(handler, event, context) {
 }
 
 async function main() {
+  const templateFd = process.env.NIMBUS_TEMPLATE_FD;
+  delete process.env.NIMBUS_TEMPLATE_FD;
+  const template = templateFd ? require(path.join(__dirname, 'template.js')) : null;
+  if (template) template.prepare();
   let handler;
   try {
     handler = await loadHandler();
@@ -275,11 +282,19 @@ async function main() {
     const payload = errorPayload(e, e.lambdaType);
     if (e.lambdaPrefix) payload.errorMessage = e.lambdaPrefix + payload.errorMessage;
     console.error(`${payload.errorType}: ${payload.errorMessage}`);
+    if (template) template.initError(Number(templateFd), payload);
     try {
       await postError('/init/error', payload);
     } finally {
       process.exit(1);
     }
+  }
+  if (template) {
+    // Returns in each forked environment, with its own endpoint and log stream.
+    await template.snapshot(Number(templateFd), () => {
+      [HOST, PORT] = (process.env.AWS_LAMBDA_RUNTIME_API || '127.0.0.1:9001').split(':');
+      conn = null;
+    });
   }
   process.on('uncaughtException', async (e) => {
     console.error('Uncaught Exception', e);

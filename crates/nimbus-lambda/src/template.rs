@@ -118,7 +118,9 @@ pub fn check_snap_start(apply_on: Option<&str>, runtime: &str) -> Result<Option<
     match apply_on {
         None => Ok(None),
         Some("None") => Ok(Some("None".into())),
-        Some("PublishedVersions") if runtime_supported(runtime) => Ok(Some("PublishedVersions".into())),
+        // As AWS: SnapStart is configurable for Python only (Node.js functions are still
+        // forked by default here, see the module docs).
+        Some("PublishedVersions") if crate::runtimes::PYTHON_RUNTIMES.contains(&runtime) => Ok(Some("PublishedVersions".into())),
         Some("PublishedVersions") => Err(nimbus_types::AwsError::new(
             400,
             "InvalidParameterValueException",
@@ -143,7 +145,7 @@ fn read_setting() -> bool {
 
 /// Whether `runtime` can start from a template on this server.
 pub fn runtime_supported(runtime: &str) -> bool {
-    crate::runtimes::PYTHON_RUNTIMES.contains(&runtime)
+    crate::runtimes::PYTHON_RUNTIMES.contains(&runtime) || (crate::runtimes::NODE_RUNTIMES.contains(&runtime) && !crate::runtimes::NODE_FORK_ADDON.is_empty())
 }
 
 struct Template {
@@ -258,7 +260,7 @@ impl Templates {
         }
         if !runtime_supported(req.runtime) {
             if req.runtime.starts_with("nodejs") && !self.said_node.swap(true, Ordering::Relaxed) {
-                tracing::info!("lambda snapshots: Node.js environments start normally (Node cannot fork an initialised isolate without a native addon)");
+                tracing::info!("lambda snapshots: Node.js environments start normally (this build has no fork addon: there was no C compiler when it was built)");
             }
             return None;
         }
@@ -523,6 +525,10 @@ async fn start_template(req: &Request<'_>) -> Result<Arc<Template>, StartError> 
         if !k.starts_with("AWS_ACCESS") && !k.starts_with("AWS_SECRET") && !k.starts_with("AWS_SESSION") {
             sb.env.remove(*k);
         }
+    }
+    if crate::runtimes::NODE_RUNTIMES.contains(&req.runtime) {
+        let flags = crate::runtimes::NODE_TEMPLATE_FLAGS.iter().map(|f| f.to_string());
+        sb.args.splice(0..0, flags);
     }
     sb.env.insert("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "snap-start".into());
     sb.env.insert("NIMBUS_TEMPLATE_FD".into(), cli.as_raw_fd().to_string());
