@@ -282,6 +282,9 @@ const INIT_PID = process.pid;
 const INIT_UUID = randomUUID();
 const rand = Math.random;
 let calls = 0;
+// Set at init, fires after the fork (the template never runs the loop again).
+const initTimer = { fired: false };
+setTimeout(() => { initTimer.fired = true; }, 200);
 
 function state(context) {
   return {
@@ -298,6 +301,10 @@ function state(context) {
     api: process.env.AWS_LAMBDA_RUNTIME_API,
     tmp: fs.readdirSync('/tmp').sort(),
     calls: ++calls,
+    bytes: require('crypto').randomBytes(16).toString('hex'),
+    init_timer: initTimer.fired,
+    uid: process.getuid(),
+    status: fs.readFileSync('/proc/self/status', 'utf8'),
   };
 }
 
@@ -359,6 +366,16 @@ def test_node_forked_environments_share_init_but_not_tmp_random_uuids_or_streams
     assert a_out["stream"] == a_out["stream_env"] and b_out["stream"] == b_out["stream_env"]
     assert a_out["api"] != b_out["api"]
     assert a_out["pid"] != b_out["pid"]
+    assert a_out["bytes"] != b_out["bytes"]
+    # A timer set at init fires in each environment.
+    assert a_out["init_timer"] is True and b_out["init_timer"] is True
+    # Isolation as for a normal start: sandbox uid, no capabilities, seccomp, no_new_privs.
+    for out in (a_out, b_out):
+        status = dict(l.split(":", 1) for l in out["status"].splitlines() if ":" in l)
+        assert out["uid"] == 993
+        assert status["CapEff"].strip() == "0000000000000000"
+        assert status["NoNewPrivs"].strip() == "1"
+        assert status["Seccomp"].strip() == "2"
     # The same environment keeps its /tmp and its module state across invocations.
     _, again = invoke(lam, "nsnap1")
     assert again["init_token"] == a_out["init_token"]
