@@ -270,6 +270,47 @@ function runHandler(handler, event, context) {
   });
 }
 
+// Template only: runs the Runtime API client once against a throwaway local server (one
+// /next and one response), so the environments forked from the template do not compile
+// that code on their first request. Best effort: without a loopback it is skipped.
+async function primeRuntimeClient() {
+  const saved = [HOST, PORT];
+  const server = net.createServer((s) => {
+    let seen = 0;
+    s.on('data', (d) => {
+      seen += d.toString('latin1').split('\r\n\r\n').length - 1;
+      for (; seen > 0; seen--) {
+        s.write('HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: prime\r\nLambda-Runtime-Deadline-Ms: 0\r\nContent-Length: 2\r\n\r\n{}');
+      }
+    });
+    s.on('error', () => {});
+  });
+  try {
+    await new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', resolve);
+    });
+    [HOST, PORT] = ['127.0.0.1', String(server.address().port)];
+    const next = await request('GET', '/invocation/next');
+    makeContext(next.headers);
+    const body = JSON.stringify(JSON.parse(next.body.toString('utf8')));
+    await request('POST', '/invocation/prime/response', body, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+  } catch (e) {
+    // Priming is an optimisation only.
+  } finally {
+    if (conn) {
+      const sock = conn.sock;
+      conn = null;
+      await new Promise((resolve) => {
+        sock.once('close', resolve);
+        sock.destroy();
+      });
+    }
+    await new Promise((resolve) => server.close(() => resolve()));
+    [HOST, PORT] = saved;
+  }
+}
+
 async function main() {
   const templateFd = process.env.NIMBUS_TEMPLATE_FD;
   delete process.env.NIMBUS_TEMPLATE_FD;
@@ -290,6 +331,7 @@ async function main() {
     }
   }
   if (template) {
+    await primeRuntimeClient();
     // Returns in each forked environment, with its own endpoint and log stream.
     await template.snapshot(Number(templateFd), () => {
       [HOST, PORT] = (process.env.AWS_LAMBDA_RUNTIME_API || '127.0.0.1:9001').split(':');
