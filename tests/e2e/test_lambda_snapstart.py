@@ -1,6 +1,7 @@
 """Snapshot (fork) starts against the real binary: Python and Node.js environments are forked
 from an initialised template process (crates/nimbus-lambda/src/template.rs)."""
 
+import base64
 import io
 import json
 import os
@@ -320,7 +321,10 @@ exports.handler = async (event, context) => {
   return out;
 };
 
+console.log('init of the template');
+
 exports.callback = (event, context, callback) => {
+  console.log('callback handler says hi');
   setTimeout(() => callback(null, { style: 'callback', init_type: process.env.AWS_LAMBDA_INITIALIZATION_TYPE }), 5);
 };
 """
@@ -398,9 +402,14 @@ def test_node_async_io_dns_and_timers_work_in_a_forked_environment(server):
 def test_node_callback_and_esm_handlers_are_forked(server):
     lam = server.client("lambda")
     create_node(lam, "nsnapcb", handler="index.callback")
-    r, out = invoke(lam, "nsnapcb")
+    r = lam.invoke(FunctionName="nsnapcb", Payload=b"{}", LogType="Tail")
+    out = json.loads(r["Payload"].read())
     assert "FunctionError" not in r, out
     assert out == {"style": "callback", "init_type": "snap-start"}
+    # The environment's stdout is its own (the template wrote to it at init).
+    log = base64.b64decode(r["LogResult"]).decode()
+    assert "callback handler says hi" in log, log
+    assert "init of the template" not in log, log
     esm = make_zip({"index.mjs": (
         "import { randomUUID } from 'node:crypto';\n"
         "import { readFile } from 'node:fs/promises';\n"
