@@ -127,6 +127,13 @@ async function snapshot(fd, onEnv) {
     }
     for (const [k, v] of Object.entries(cfg.env || {})) process.env[k] = String(v);
     onEnv();
+    // Node's own exit tears down its platform and joins the template's worker threads,
+    // which do not exist in a forked process (it would wait forever): `process.exit` ends
+    // with _exit instead, after the 'exit' listeners ran (stdout and stderr are pipes,
+    // written synchronously: nothing is lost).
+    process.reallyExit = function reallyExit(code) {
+      native.exit(Number(code) | 0);
+    };
   } catch (e) {
     try {
       native.send(chan, `fail ${step}: ${e && e.message ? e.message : String(e)}`.slice(0, 4000));

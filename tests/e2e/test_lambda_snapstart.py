@@ -323,6 +323,11 @@ exports.handler = async (event, context) => {
 
 console.log('init of the template');
 
+exports.exit = async (event) => {
+  process.on('exit', () => console.log('exit listener ran'));
+  process.exit(event.code);
+};
+
 exports.callback = (event, context, callback) => {
   console.log('callback handler says hi');
   setTimeout(() => callback(null, { style: 'callback', init_type: process.env.AWS_LAMBDA_INITIALIZATION_TYPE }), 5);
@@ -467,3 +472,18 @@ def test_node_snapstart_none_starts_normally(server):
     assert "FunctionError" not in r, out
     assert out["init_type"] == "on-demand"
     assert out["timer"] is True
+
+
+def test_node_process_exit_in_a_forked_environment_ends_it(server):
+    """Node's exit path joins the template's worker threads, which a forked process lacks:
+    an environment that calls process.exit must end at once (not run into the timeout)."""
+    lam = server.client("lambda")
+    create_node(lam, "nsnapexit", handler="index.exit")
+    lam.update_function_configuration(FunctionName="nsnapexit", Timeout=5)
+    for code in (0, 3):
+        r = lam.invoke(FunctionName="nsnapexit", Payload=json.dumps({"code": code}).encode(), LogType="Tail")
+        out = json.loads(r["Payload"].read())
+        assert r["FunctionError"] == "Unhandled", out
+        assert out["errorType"] == "Runtime.ExitError", out
+        assert out["errorMessage"].endswith(f"Runtime exited with error: exit status {code}"), out
+        assert "exit listener ran" in base64.b64decode(r["LogResult"]).decode()
