@@ -81,6 +81,10 @@
 //!   and signal pipes, with every watcher re-registered.
 //! - V8 marks its heap pages `MADV_DONTFORK`; the addon makes every mapping inheritable
 //!   again before each fork (else the child faults on its first heap access).
+//! - Node's own exit path tears down its platform and joins the template's worker threads,
+//!   which a forked process lacks (it would wait forever): in an environment
+//!   `process.reallyExit` (what `process.exit` calls after the `exit` listeners) is
+//!   `_exit`; stdout and stderr are pipes, written synchronously, so nothing is lost.
 //! - The template runs init, then one turn of the event loop (so an unhandled rejection from
 //!   init ends it and the function starts normally, reporting what a normal start reports),
 //!   then blocks in the addon's fork loop: nothing of the function's runs in the template
