@@ -201,9 +201,13 @@ def main():
                                 SnapStart={"ApplyOn": "None"})
             lam.create_function(FunctionName="node", Runtime="nodejs20.x", Role=ROLE, Handler="index.handler",
                                 Code={"ZipFile": zip_of("index.js", NODE)}, MemorySize=256, Timeout=60)
+            lam.create_function(FunctionName="nodeplain", Runtime="nodejs20.x", Role=ROLE, Handler="index.handler",
+                                Code={"ZipFile": zip_of("index.js", NODE)}, MemorySize=256, Timeout=60,
+                                SnapStart={"ApplyOn": "None"})
             for name, label in [("snap", "python3.11 + boto3, snapshot (fork) start"),
                                 ("plain", "python3.11 + boto3, normal start"),
-                                ("node", "nodejs20.x, normal start (no snapshots)")]:
+                                ("node", "nodejs20.x, snapshot (fork) start"),
+                                ("nodeplain", "nodejs20.x, normal start")]:
                 warm, cold, init = cold_starts(lam, name, args.starts)
                 print(f"{label}: warm invoke {warm:.1f} ms; cold invoke median {statistics.median(cold):.1f} ms "
                       f"(p90 {sorted(cold)[int(len(cold) * 0.9) - 1]:.1f}) = cold start {statistics.median(cold) - warm:.1f} ms "

@@ -5,6 +5,9 @@
 // `"type": "module"` package.json), then loops on GET /2018-06-01/runtime/invocation/next.
 // Handlers may be async (return a promise) or take a callback. Errors are reported as
 // {"errorType", "errorMessage", "stackTrace"}. Node standard library only.
+//
+// Snapshot template mode (NIMBUS_TEMPLATE_FD set): template.js runs the init phase once and
+// forks the environments (see crates/nimbus-lambda/src/template.rs).
 'use strict';
 
 const net = require('net');
@@ -12,7 +15,7 @@ const fs = require('fs');
 const path = require('path');
 const { pathToFileURL } = require('url');
 
-const [HOST, PORT] = (process.env.AWS_LAMBDA_RUNTIME_API || '127.0.0.1:9001').split(':');
+let [HOST, PORT] = (process.env.AWS_LAMBDA_RUNTIME_API || '127.0.0.1:9001').split(':');
 const PREFIX = '/2018-06-01/runtime';
 // One kept-alive HTTP/1.1 connection to the Runtime API, spoken directly on a socket:
 // Node's http client (parser, agent, events) costs more CPU per invocation than
@@ -267,7 +270,52 @@ function runHandler(handler, event, context) {
   });
 }
 
+// Template only: runs the Runtime API client once against a throwaway local server (one
+// /next and one response), so the environments forked from the template do not compile
+// that code on their first request. Best effort: without a loopback it is skipped.
+async function primeRuntimeClient() {
+  const saved = [HOST, PORT];
+  const server = net.createServer((s) => {
+    let seen = 0;
+    s.on('data', (d) => {
+      seen += d.toString('latin1').split('\r\n\r\n').length - 1;
+      for (; seen > 0; seen--) {
+        s.write('HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: prime\r\nLambda-Runtime-Deadline-Ms: 0\r\nContent-Length: 2\r\n\r\n{}');
+      }
+    });
+    s.on('error', () => {});
+  });
+  try {
+    await new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', resolve);
+    });
+    [HOST, PORT] = ['127.0.0.1', String(server.address().port)];
+    const next = await request('GET', '/invocation/next');
+    makeContext(next.headers);
+    const body = JSON.stringify(JSON.parse(next.body.toString('utf8')));
+    await request('POST', '/invocation/prime/response', body, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+  } catch (e) {
+    // Priming is an optimisation only.
+  } finally {
+    if (conn) {
+      const sock = conn.sock;
+      conn = null;
+      await new Promise((resolve) => {
+        sock.once('close', resolve);
+        sock.destroy();
+      });
+    }
+    await new Promise((resolve) => server.close(() => resolve()));
+    [HOST, PORT] = saved;
+  }
+}
+
 async function main() {
+  const templateFd = process.env.NIMBUS_TEMPLATE_FD;
+  delete process.env.NIMBUS_TEMPLATE_FD;
+  const template = templateFd ? require(path.join(__dirname, 'template.js')) : null;
+  if (template) template.prepare();
   let handler;
   try {
     handler = await loadHandler();
@@ -275,11 +323,20 @@ async function main() {
     const payload = errorPayload(e, e.lambdaType);
     if (e.lambdaPrefix) payload.errorMessage = e.lambdaPrefix + payload.errorMessage;
     console.error(`${payload.errorType}: ${payload.errorMessage}`);
+    if (template) template.initError(Number(templateFd), payload);
     try {
       await postError('/init/error', payload);
     } finally {
       process.exit(1);
     }
+  }
+  if (template) {
+    await primeRuntimeClient();
+    // Returns in each forked environment, with its own endpoint and log stream.
+    await template.snapshot(Number(templateFd), () => {
+      [HOST, PORT] = (process.env.AWS_LAMBDA_RUNTIME_API || '127.0.0.1:9001').split(':');
+      conn = null;
+    });
   }
   process.on('uncaughtException', async (e) => {
     console.error('Uncaught Exception', e);

@@ -1,6 +1,7 @@
-"""Snapshot (fork) starts against the real binary: Python environments are forked from an
-initialised template process (crates/nimbus-lambda/src/template.rs)."""
+"""Snapshot (fork) starts against the real binary: Python and Node.js environments are forked
+from an initialised template process (crates/nimbus-lambda/src/template.rs)."""
 
+import base64
 import io
 import json
 import os
@@ -239,7 +240,8 @@ def test_snapstart_configuration(server):
     assert lam.get_function_configuration(FunctionName="snapcfg")["SnapStart"]["ApplyOn"] == "PublishedVersions"
     _, out = invoke(lam, "snapcfg")
     assert out["init_type"] == "snap-start"
-    # Node.js environments are not forked: asking for SnapStart there is refused.
+    # As on AWS, SnapStart cannot be requested for Node.js (its environments are still
+    # forked by default, see the Node.js tests below).
     with pytest.raises(ClientError) as e:
         lam.create_function(FunctionName="snapnode", Runtime="nodejs20.x", Role=ROLE, Handler="index.handler",
                             Code={"ZipFile": make_zip({"index.js": "exports.handler = async () => 1;"})},
@@ -248,7 +250,7 @@ def test_snapstart_configuration(server):
     assert e.value.response["Error"]["Message"] == "nodejs20.x is not supported for SnapStart enabled functions."
     node = lam.create_function(FunctionName="snapnode", Runtime="nodejs20.x", Role=ROLE, Handler="index.handler",
                                Code={"ZipFile": make_zip({"index.js": "exports.handler = async () => 1;"})})
-    assert node["SnapStart"] == {"ApplyOn": "None", "OptimizationStatus": "Off"}
+    assert node["SnapStart"] == {"ApplyOn": "None", "OptimizationStatus": "On"}
 
 
 def test_invocation_longer_than_ten_seconds_completes(server):
@@ -266,3 +268,222 @@ def test_invocation_longer_than_ten_seconds_completes(server):
     r, out = invoke(lam, "plainlong", {"sleep": 11})
     assert "FunctionError" not in r, out
     assert out["init_type"] == "on-demand"
+
+
+# ---- Node.js: environments forked from a template by the nimbus_fork.node addon ----
+
+NODE_APP = r"""
+const fs = require('fs');
+const os = require('os');
+const dns = require('dns');
+const { randomUUID } = require('crypto');
+
+const INIT_TOKEN = Math.random();
+const INIT_PID = process.pid;
+const INIT_UUID = randomUUID();
+const rand = Math.random;
+let calls = 0;
+// Set at init, fires after the fork (the template never runs the loop again).
+const initTimer = { fired: false };
+setTimeout(() => { initTimer.fired = true; }, 200);
+
+function state(context) {
+  return {
+    version: VERSION,
+    init_token: INIT_TOKEN,
+    init_uuid: INIT_UUID,
+    random: rand(),
+    uuid: randomUUID(),
+    web_uuid: globalThis.crypto.randomUUID(),
+    pid: process.pid,
+    stream: context.logStreamName,
+    stream_env: process.env.AWS_LAMBDA_LOG_STREAM_NAME,
+    init_type: process.env.AWS_LAMBDA_INITIALIZATION_TYPE,
+    api: process.env.AWS_LAMBDA_RUNTIME_API,
+    tmp: fs.readdirSync('/tmp').sort(),
+    calls: ++calls,
+    bytes: require('crypto').randomBytes(16).toString('hex'),
+    init_timer: initTimer.fired,
+    uid: process.getuid(),
+    status: fs.readFileSync('/proc/self/status', 'utf8'),
+  };
+}
+
+exports.handler = async (event, context) => {
+  if (event.file) fs.writeFileSync('/tmp/' + event.file, event.file);
+  if (event.sleep) await new Promise((r) => setTimeout(r, event.sleep * 1000));
+  const out = state(context);
+  if (event.io) {
+    out.read = await fs.promises.readFile('/var/task/index.js', 'utf8').then((s) => s.length);
+    out.lookup = await new Promise((resolve, reject) => dns.lookup('localhost', (e, a) => (e ? reject(e) : resolve(a))));
+    out.timer = await new Promise((resolve) => { const t0 = Date.now(); setTimeout(() => resolve(Date.now() - t0 >= 20), 25); });
+  }
+  return out;
+};
+
+console.log('init of the template');
+
+exports.exit = async (event) => {
+  process.on('exit', () => console.log('exit listener ran'));
+  process.exit(event.code);
+};
+
+exports.callback = (event, context, callback) => {
+  console.log('callback handler says hi');
+  setTimeout(() => callback(null, { style: 'callback', init_type: process.env.AWS_LAMBDA_INITIALIZATION_TYPE }), 5);
+};
+"""
+
+
+def node_app(version="1"):
+    return make_zip({"index.js": f"const VERSION = {json.dumps(version)};\n" + NODE_APP})
+
+
+def create_node(lam, name, code=None, handler="index.handler", **kw):
+    return lam.create_function(FunctionName=name, Runtime="nodejs20.x", Role=ROLE, Handler=handler,
+                               Code={"ZipFile": code or node_app()}, Timeout=30, **kw)
+
+
+def test_node_forked_environments_share_init_but_not_tmp_random_uuids_or_streams(server):
+    lam = server.client("lambda")
+    cfg = create_node(lam, "nsnap1")
+    assert cfg["SnapStart"] == {"ApplyOn": "None", "OptimizationStatus": "On"}
+    results = {}
+
+    def call(tag):
+        c = server.client("lambda")
+        results[tag] = invoke(c, "nsnap1", {"file": tag, "sleep": 1.5})
+
+    a = threading.Thread(target=call, args=("a",))
+    a.start()
+    time.sleep(0.3)
+    call("b")
+    a.join()
+    (ra, a_out), (rb, b_out) = results["a"], results["b"]
+    assert "FunctionError" not in ra and "FunctionError" not in rb, (a_out, b_out)
+    # Module-level state from the template's init is the same in both environments.
+    assert a_out["init_token"] == b_out["init_token"]
+    assert a_out["init_uuid"] == b_out["init_uuid"]
+    assert a_out["init_type"] == b_out["init_type"] == "snap-start"
+    # Each environment has its own /tmp, random values, UUIDs, log stream, endpoint and pid.
+    assert a_out["tmp"] == ["a"] and b_out["tmp"] == ["b"]
+    assert a_out["random"] != b_out["random"]
+    assert 0 <= a_out["random"] < 1 and 0 <= b_out["random"] < 1
+    assert a_out["uuid"] != b_out["uuid"] and a_out["web_uuid"] != b_out["web_uuid"]
+    assert len({a_out["uuid"], b_out["uuid"], a_out["init_uuid"]}) == 3
+    assert a_out["stream"] != b_out["stream"]
+    assert a_out["stream"] == a_out["stream_env"] and b_out["stream"] == b_out["stream_env"]
+    assert a_out["api"] != b_out["api"]
+    assert a_out["pid"] != b_out["pid"]
+    assert a_out["bytes"] != b_out["bytes"]
+    # A timer set at init fires in each environment.
+    assert a_out["init_timer"] is True and b_out["init_timer"] is True
+    # Isolation as for a normal start: sandbox uid, no capabilities, seccomp, no_new_privs.
+    for out in (a_out, b_out):
+        status = dict(l.split(":", 1) for l in out["status"].splitlines() if ":" in l)
+        assert out["uid"] == 993
+        assert status["CapEff"].strip() == "0000000000000000"
+        assert status["NoNewPrivs"].strip() == "1"
+        assert status["Seccomp"].strip() == "2"
+    # The same environment keeps its /tmp and its module state across invocations.
+    _, again = invoke(lam, "nsnap1")
+    assert again["init_token"] == a_out["init_token"]
+    assert again["tmp"] in (["a"], ["b"])
+    assert again["calls"] == 2
+
+
+def test_node_async_io_dns_and_timers_work_in_a_forked_environment(server):
+    lam = server.client("lambda")
+    create_node(lam, "nsnapio")
+    for _ in range(2):
+        r, out = invoke(lam, "nsnapio", {"io": True})
+        assert "FunctionError" not in r, out
+        assert out["init_type"] == "snap-start"
+        assert out["read"] > 100
+        assert out["lookup"] in ("127.0.0.1", "::1")
+        assert out["timer"] is True
+
+
+def test_node_callback_and_esm_handlers_are_forked(server):
+    lam = server.client("lambda")
+    create_node(lam, "nsnapcb", handler="index.callback")
+    r = lam.invoke(FunctionName="nsnapcb", Payload=b"{}", LogType="Tail")
+    out = json.loads(r["Payload"].read())
+    assert "FunctionError" not in r, out
+    assert out == {"style": "callback", "init_type": "snap-start"}
+    # The environment's stdout is its own (the template wrote to it at init).
+    log = base64.b64decode(r["LogResult"]).decode()
+    assert "callback handler says hi" in log, log
+    assert "init of the template" not in log, log
+    esm = make_zip({"index.mjs": (
+        "import { randomUUID } from 'node:crypto';\n"
+        "import { readFile } from 'node:fs/promises';\n"
+        "const started = await readFile('/var/task/index.mjs', 'utf8');\n"
+        "export const handler = async () => ({ esm: started.length > 0, uuid: randomUUID(),"
+        " init_type: process.env.AWS_LAMBDA_INITIALIZATION_TYPE });\n")})
+    create_node(lam, "nsnapesm", code=esm)
+    r, out = invoke(lam, "nsnapesm")
+    assert "FunctionError" not in r, out
+    assert out["esm"] is True and out["init_type"] == "snap-start"
+
+
+def test_node_init_error_is_reported_as_without_snapshots(server):
+    lam = server.client("lambda")
+    code = make_zip({"index.js": "throw new TypeError('bad init');\nexports.handler = async () => 1;\n"})
+    create_node(lam, "nsnapinit", code=code)
+    for _ in range(2):
+        r, out = invoke(lam, "nsnapinit")
+        assert r["FunctionError"] == "Unhandled"
+        assert out["errorType"] == "TypeError"
+        assert out["errorMessage"] == "bad init"
+    create_node(lam, "nsnapmissing", code=make_zip({"other.js": "exports.x = 1;\n"}))
+    r, out = invoke(lam, "nsnapmissing")
+    assert r["FunctionError"] == "Unhandled"
+    assert out["errorType"] == "Runtime.ImportModuleError"
+    assert out["errorMessage"].startswith("Error: Cannot find module 'index'")
+    # The same function without snapshots answers the same.
+    create_node(lam, "nsnapinitoff", code=code, SnapStart={"ApplyOn": "None"})
+    r, plain = invoke(lam, "nsnapinitoff")
+    assert r["FunctionError"] == "Unhandled"
+    assert (plain["errorType"], plain["errorMessage"]) == ("TypeError", "bad init")
+
+
+def test_node_code_update_retires_the_template(server):
+    lam = server.client("lambda")
+    create_node(lam, "nsnapupd")
+    _, first = invoke(lam, "nsnapupd")
+    assert first["version"] == "1" and first["init_type"] == "snap-start"
+    assert wait_until(lambda: len(templates_of("nsnapupd")) == 1), templates_of("nsnapupd")
+    old = templates_of("nsnapupd")
+    lam.update_function_code(FunctionName="nsnapupd", ZipFile=node_app("2"))
+    assert wait_until(lambda: not any(p in templates_of("nsnapupd") for p in old)), "the old template is still running"
+    _, second = invoke(lam, "nsnapupd")
+    assert second["version"] == "2" and second["init_type"] == "snap-start"
+    assert second["init_token"] != first["init_token"]
+    lam.delete_function(FunctionName="nsnapupd")
+    assert wait_until(lambda: templates_of("nsnapupd") == [])
+
+
+def test_node_snapstart_none_starts_normally(server):
+    lam = server.client("lambda")
+    cfg = create_node(lam, "nsnapoff", SnapStart={"ApplyOn": "None"})
+    assert cfg["SnapStart"] == {"ApplyOn": "None", "OptimizationStatus": "Off"}
+    r, out = invoke(lam, "nsnapoff", {"io": True})
+    assert "FunctionError" not in r, out
+    assert out["init_type"] == "on-demand"
+    assert out["timer"] is True
+
+
+def test_node_process_exit_in_a_forked_environment_ends_it(server):
+    """Node's exit path joins the template's worker threads, which a forked process lacks:
+    an environment that calls process.exit must end at once (not run into the timeout)."""
+    lam = server.client("lambda")
+    create_node(lam, "nsnapexit", handler="index.exit")
+    lam.update_function_configuration(FunctionName="nsnapexit", Timeout=5)
+    for code in (0, 3):
+        r = lam.invoke(FunctionName="nsnapexit", Payload=json.dumps({"code": code}).encode(), LogType="Tail")
+        out = json.loads(r["Payload"].read())
+        assert r["FunctionError"] == "Unhandled", out
+        assert out["errorType"] == "Runtime.ExitError", out
+        assert out["errorMessage"].endswith(f"Runtime exited with error: exit status {code}"), out
+        assert "exit listener ran" in base64.b64decode(r["LogResult"]).decode()

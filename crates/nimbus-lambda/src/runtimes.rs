@@ -5,7 +5,9 @@
 //!   called by its real path (never the pyenv shim), running Nimbus' own
 //!   `runtimes/python/bootstrap.py`.
 //! - `nodejs18.x`, `nodejs20.x`, `nodejs22.x`: the `node` found on `PATH` at startup,
-//!   whatever its version, running `runtimes/nodejs/bootstrap.js`.
+//!   whatever its version, running `runtimes/nodejs/bootstrap.js`. Snapshot templates
+//!   also get `runtimes/nodejs/template.js` and `nimbus_fork.node` (the fork addon built
+//!   from `runtimes/nodejs/fork.c` by build.rs) and start with [`NODE_TEMPLATE_FLAGS`].
 //! - `provided`, `provided.al2`, `provided.al2023`: the zip's own executable `bootstrap`.
 
 use std::collections::HashMap;
@@ -13,6 +15,13 @@ use std::path::{Path, PathBuf};
 
 pub const PYTHON_BOOTSTRAP: &str = include_str!("../../../runtimes/python/bootstrap.py");
 pub const NODE_BOOTSTRAP: &str = include_str!("../../../runtimes/nodejs/bootstrap.js");
+pub const NODE_TEMPLATE: &str = include_str!("../../../runtimes/nodejs/template.js");
+/// The N-API fork addon (empty when build.rs found no C compiler).
+pub const NODE_FORK_ADDON: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/nimbus_fork.node"));
+/// Flags of a Node.js snapshot template: only the calling thread survives `fork`, so V8
+/// must not rely on background threads (compilers, GC helpers) in the environments, and
+/// one platform worker is enough (it stays idle).
+pub const NODE_TEMPLATE_FLAGS: &[&str] = &["--single-threaded", "--v8-pool-size=1"];
 
 pub const PYTHON_RUNTIMES: &[&str] = &["python3.9", "python3.10", "python3.11", "python3.12", "python3.13"];
 pub const NODE_RUNTIMES: &[&str] = &["nodejs18.x", "nodejs20.x", "nodejs22.x"];
@@ -37,6 +46,10 @@ impl Runtimes {
         std::fs::create_dir_all(dir.join("nodejs"))?;
         std::fs::write(dir.join("python/bootstrap.py"), PYTHON_BOOTSTRAP)?;
         std::fs::write(dir.join("nodejs/bootstrap.js"), NODE_BOOTSTRAP)?;
+        std::fs::write(dir.join("nodejs/template.js"), NODE_TEMPLATE)?;
+        if !NODE_FORK_ADDON.is_empty() {
+            std::fs::write(dir.join("nodejs/nimbus_fork.node"), NODE_FORK_ADDON)?;
+        }
         let mut python = HashMap::new();
         for rt in PYTHON_RUNTIMES {
             let minor = &rt["python".len()..]; // "3.11"

@@ -1,5 +1,6 @@
 //! Snapshot (fork) starts: one initialised template process per function, and execution
-//! environments forked from it (Nimbus' SnapStart, for `$LATEST` and every Python function).
+//! environments forked from it (Nimbus' SnapStart, for `$LATEST` and every Python and
+//! Node.js function).
 //!
 //! A template is started like an environment (same sandbox: namespaces, private root,
 //! uid 993, no capabilities, `no_new_privs`, its own cgroup with the function's memory
@@ -67,9 +68,55 @@
 //!   `Runtime.AfterRestoreError`.
 //! - Python's hash seed is the template's (fixed at interpreter start).
 //!
-//! Node.js environments start normally: Node exposes no `fork` of an initialised V8
-//! isolate, and doing it safely (re-initialising libuv's loop and V8's platform threads in
-//! the child) needs a native addon Nimbus does not ship. This is said once in the log.
+//! # Node.js
+//!
+//! Node exposes no `fork`, so `runtimes/nodejs/fork.c`, a small N-API addon built by
+//! build.rs with the host C compiler and embedded next to the bootstrap, does the system
+//! calls; `runtimes/nodejs/template.js` drives it (same protocol and sandbox steps as
+//! above). What makes forking a running Node safe:
+//! - Only the forking thread survives. The template starts with `--single-threaded` (V8
+//!   compiles, marks, sweeps and scavenges on the main thread, so it never posts work to
+//!   its platform workers, which the children do not have) and `--v8-pool-size=1`. libuv's
+//!   threadpool re-creates itself in a child (its `pthread_atfork` handler), so async `fs`,
+//!   `dns.lookup`, `zlib` and `crypto` work; work still queued in the template when it forked
+//!   never completes in the children.
+//! - The child calls `uv_loop_fork` on Node's loop: it gets its own epoll descriptor, wakeup
+//!   and signal pipes, with every watcher re-registered.
+//! - V8 marks its heap pages `MADV_DONTFORK`; the addon makes every mapping inheritable
+//!   again before each fork (else the child faults on its first heap access).
+//! - Node's own exit path tears down its platform and joins the template's worker threads,
+//!   which a forked process lacks (it would wait forever): in an environment
+//!   `process.reallyExit` (what `process.exit` calls after the `exit` listeners) is
+//!   `_exit`; stdout and stderr are pipes, written synchronously, so nothing is lost.
+//! - The template runs init, then one turn of the event loop (so an unhandled rejection from
+//!   init ends it and the function starts normally, reporting what a normal start reports),
+//!   then blocks in the addon's fork loop: nothing of the function's runs in the template
+//!   after init.
+//!
+//! What a Node function sees, beyond the list above (there are no SnapStart hooks for Node
+//! on AWS, and Nimbus offers none):
+//! - `Math.random` is replaced, before the function's code loads, by a generator fed from
+//!   `crypto.randomFillSync` whose buffer is discarded at each fork (V8 seeds its own once
+//!   per isolate, so every child would repeat the template's sequence). `Math.random` of a
+//!   `vm` context made at init or later is V8's and repeats across environments.
+//! - `crypto.randomUUID` (and `globalThis.crypto.randomUUID`) bypass Node's entropy cache
+//!   while in the template, so each environment fills its own; `randomBytes`,
+//!   `getRandomValues` and `randomFill` draw from OpenSSL, which reseeds after a fork.
+//!   `crypto.randomInt` serves from a cache: values drawn at init repeat across
+//!   environments until it is refilled. Ids, tokens or keys computed at init are the same in
+//!   every environment: compute them in the handler.
+//! - `process.pid` / `process.ppid` are the environment's; `process.uptime()` and
+//!   `performance.now()` count from the template's start.
+//! - Sockets, servers, timers and intervals created at init are shared with the template:
+//!   a connection opened at init is one TCP connection, used by every environment forked
+//!   from it at once (reconnect in the handler, as AWS advises for SnapStart); a timer or
+//!   interval set at init fires in each environment (late, if the template was idle), never
+//!   in the template. Workers (`worker_threads`) and child processes started at init do not
+//!   exist in the environments.
+//!
+//! Without a C compiler at build time the addon is empty and Node.js environments start
+//! normally (said once in the log). As on AWS, `SnapStart.ApplyOn` = `PublishedVersions`
+//! is refused for Node.js runtimes; `None` switches snapshots off for the function.
 //!
 //! A VPC function's template runs in a private network namespace of its own and every
 //! environment forked from it stays in it (see the vpc module); each fork's Runtime API
@@ -125,7 +172,9 @@ pub fn check_snap_start(apply_on: Option<&str>, runtime: &str) -> Result<Option<
     match apply_on {
         None => Ok(None),
         Some("None") => Ok(Some("None".into())),
-        Some("PublishedVersions") if runtime_supported(runtime) => Ok(Some("PublishedVersions".into())),
+        // As AWS: SnapStart is configurable for Python only (Node.js functions are still
+        // forked by default here, see the module docs).
+        Some("PublishedVersions") if crate::runtimes::PYTHON_RUNTIMES.contains(&runtime) => Ok(Some("PublishedVersions".into())),
         Some("PublishedVersions") => Err(nimbus_types::AwsError::new(
             400,
             "InvalidParameterValueException",
@@ -150,7 +199,7 @@ fn read_setting() -> bool {
 
 /// Whether `runtime` can start from a template on this server.
 pub fn runtime_supported(runtime: &str) -> bool {
-    crate::runtimes::PYTHON_RUNTIMES.contains(&runtime)
+    crate::runtimes::PYTHON_RUNTIMES.contains(&runtime) || (crate::runtimes::NODE_RUNTIMES.contains(&runtime) && !crate::runtimes::NODE_FORK_ADDON.is_empty())
 }
 
 struct Template {
@@ -269,7 +318,7 @@ impl Templates {
         }
         if !runtime_supported(req.runtime) {
             if req.runtime.starts_with("nodejs") && !self.said_node.swap(true, Ordering::Relaxed) {
-                tracing::info!("lambda snapshots: Node.js environments start normally (Node cannot fork an initialised isolate without a native addon)");
+                tracing::info!("lambda snapshots: Node.js environments start normally (this build has no fork addon: there was no C compiler when it was built)");
             }
             return None;
         }
@@ -534,6 +583,10 @@ async fn start_template(req: &Request<'_>) -> Result<Arc<Template>, StartError> 
         if !k.starts_with("AWS_ACCESS") && !k.starts_with("AWS_SECRET") && !k.starts_with("AWS_SESSION") {
             sb.env.remove(*k);
         }
+    }
+    if crate::runtimes::NODE_RUNTIMES.contains(&req.runtime) {
+        let flags = crate::runtimes::NODE_TEMPLATE_FLAGS.iter().map(|f| f.to_string());
+        sb.args.splice(0..0, flags);
     }
     sb.env.insert("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "snap-start".into());
     sb.env.insert("NIMBUS_TEMPLATE_FD".into(), cli.as_raw_fd().to_string());
