@@ -210,8 +210,8 @@ async fn run(args: Args) -> Result<(), String> {
             rows.push(row);
         }
     }
-    if wanted("apigateway.overhead") {
-        let names: Vec<&str> = systems.iter().map(|s| s.name).collect();
+    let names: Vec<&str> = systems.iter().map(|s| s.name).collect();
+    if wanted("apigateway.overhead") && !args.merge {
         for row in special::overhead(&rows, &names) {
             print(&row);
             rows.push(row);
@@ -236,6 +236,21 @@ async fn run(args: Args) -> Result<(), String> {
             return Err("--merge keeps a committed full run: it cannot be combined with --quick".into());
         }
         rows = report::merge(report::previous(&root)?, rows);
+        if wanted("apigateway.overhead") {
+            // From the merged rows: the direct-invoke row may come from an earlier run
+            // (its day is on the row).
+            let derived: Vec<Row> = special::overhead(&rows, &names)
+                .into_iter()
+                .map(|mut r| {
+                    r.measured_on = today.clone();
+                    r
+                })
+                .collect();
+            for r in &derived {
+                print(r);
+            }
+            rows = report::merge(rows, derived);
+        }
     }
     let merged = args.merge.then(|| args.only.clone().unwrap_or_default());
     report::write(&root, &rows, &report::Meta { quick: args.quick, moto_version: systems::MOTO_VERSION, merged })?;
