@@ -161,7 +161,7 @@ fn merged_note(rows: &[Row], meta: &Meta) -> String {
         *days.entry(r.measured_on.as_str()).or_default() += 1;
     }
     let days: Vec<String> = days.iter().map(|(d, n)| format!("{n} rows on {d}")).collect();
-    format!("This report merges runs: the workloads matching `{only}` were measured again on {} and replaced their rows; the other rows are carried over from the previous full run (each row's day is in docs/benchmarks.json: {}). ", today(), days.join(", "))
+    format!("This report merges runs: the workloads matching `{only}` were measured again on {} and replaced their rows; the other rows are carried over from earlier runs, full or merged (each row's day is in docs/benchmarks.json: {}). ", today(), days.join(", "))
 }
 
 /// The targets named in the service issues, each against this run's figure.
