@@ -371,6 +371,46 @@ def test_function_logs_reach_cloudwatch_logs(server):
     assert len(events) == 1 and events[0]["message"].startswith(f"REPORT RequestId: {rid}")
 
 
+def test_logging_config_log_group_and_refused_settings(server):
+    lam = server.client("lambda")
+    logs = server.client("logs")
+    created = create(lam, "grouped", {"index.py": PY_FEATURES}, LoggingConfig={"LogGroup": "/custom/grouped"})
+    assert created["LoggingConfig"] == {"LogFormat": "Text", "LogGroup": "/custom/grouped"}
+    r, out = invoke(lam, "grouped", {"action": "context"})
+    assert out["log_group_name"] == "/custom/grouped"
+    rid = r["ResponseMetadata"]["RequestId"]
+    messages = [e["message"] for e in logs.filter_log_events(logGroupName="/custom/grouped")["events"]]
+    assert f"END RequestId: {rid}" in messages
+    assert not logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/grouped")["logGroups"]
+    # An update that does not name the group keeps it; naming another moves the logs there.
+    lam.update_function_configuration(FunctionName="grouped", LoggingConfig={"LogFormat": "Text"})
+    assert lam.get_function_configuration(FunctionName="grouped")["LoggingConfig"]["LogGroup"] == "/custom/grouped"
+    lam.update_function_configuration(FunctionName="grouped", LoggingConfig={"LogGroup": "/custom/moved"})
+    r, out = invoke(lam, "grouped", {"action": "context"})
+    assert out["log_group_name"] == "/custom/moved"
+    rid = r["ResponseMetadata"]["RequestId"]
+    assert f"END RequestId: {rid}" in [e["message"] for e in logs.filter_log_events(logGroupName="/custom/moved")["events"]]
+    # A function without LoggingConfig shows AWS's defaults.
+    plain = create(lam, "ungrouped", {"index.py": PY_FEATURES})
+    assert plain["LoggingConfig"] == {"LogFormat": "Text", "LogGroup": "/aws/lambda/ungrouped"}
+    # What Nimbus cannot honour is refused, not ignored, and nothing is created or changed.
+    refused = [
+        ("LoggingConfig", {"LogFormat": "JSON"}),
+        ("LoggingConfig", {"LogFormat": "Text", "ApplicationLogLevel": "DEBUG"}),
+        ("DeadLetterConfig", {"TargetArn": "arn:aws:sqs:us-east-1:000000000000:dlq"}),
+        ("FileSystemConfigs", [{"Arn": "arn:aws:elasticfilesystem:us-east-1:000000000000:access-point/fsap-0123456789abcdef0", "LocalMountPath": "/mnt/efs"}]),
+    ]
+    for field, value in refused:
+        with pytest.raises(ClientError) as e:
+            create(lam, "refused", {"index.py": PY_FEATURES}, **{field: value})
+        assert e.value.response["Error"]["Code"] == "InvalidParameterValueException", (field, e.value.response)
+        with pytest.raises(ClientError) as e:
+            lam.update_function_configuration(FunctionName="grouped", **{field: value})
+        assert e.value.response["Error"]["Code"] == "InvalidParameterValueException", (field, e.value.response)
+    assert "refused" not in [f["FunctionName"] for f in lam.list_functions()["Functions"]]
+    assert lam.get_function_configuration(FunctionName="grouped")["LoggingConfig"] == {"LogFormat": "Text", "LogGroup": "/custom/moved"}
+
+
 def test_async_event_invoke_and_retries(fast_server, tmp_path):
     lam = fast_server.client("lambda")
     create(lam, "async", {"index.py": PY_FEATURES})

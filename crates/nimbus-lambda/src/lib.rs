@@ -500,6 +500,34 @@ fn check_env(vars: &BTreeMap<String, String>) -> Result<(), AwsError> {
     Ok(())
 }
 
+/// `LoggingConfig` as Nimbus can honour it: `LogGroup` (the function's logs go there;
+/// a later update without it keeps the group) and the `Text` format. The `JSON` format
+/// and the log levels, which only apply to it, are refused rather than ignored: Nimbus'
+/// runtimes write text logs only.
+fn check_logging(old: Option<&t::LoggingConfig>, new: Option<&t::LoggingConfig>) -> Result<Option<t::LoggingConfig>, AwsError> {
+    let Some(new) = new else { return Ok(old.cloned()) };
+    if new.log_format.as_deref().is_some_and(|f| f != "Text") || new.application_log_level.is_some() || new.system_log_level.is_some() {
+        return Err(invalid(
+            "Nimbus writes function logs as Text only: LoggingConfig LogFormat JSON, ApplicationLogLevel and SystemLogLevel are not supported.",
+        ));
+    }
+    let log_group = new.log_group.clone().or_else(|| old.and_then(|o| o.log_group.clone()));
+    Ok(Some(t::LoggingConfig { log_format: Some("Text".into()), log_group, ..Default::default() }))
+}
+
+/// Settings whose effect needs a service Nimbus does not have: refused, not ignored.
+fn check_unsupported_config(dlq: Option<&t::DeadLetterConfig>, fs: Option<&Vec<t::FileSystemConfig>>) -> Result<(), AwsError> {
+    if dlq.is_some_and(|d| d.target_arn.as_deref().is_some_and(|a| !a.is_empty())) {
+        return Err(invalid(
+            "Nimbus has no SQS or SNS yet, so DeadLetterConfig is not supported: send failed asynchronous invocations to a Lambda function with an OnFailure destination (PutFunctionEventInvokeConfig).",
+        ));
+    }
+    if fs.is_some_and(|f| !f.is_empty()) {
+        return Err(invalid("Nimbus has no EFS: FileSystemConfigs are not supported."));
+    }
+    Ok(())
+}
+
 fn check_architectures(a: &Option<Vec<String>>) -> Result<Vec<String>, AwsError> {
     match a {
         None => Ok(vec!["x86_64".into()]),
@@ -591,6 +619,7 @@ impl Inner {
         };
         check_runtime(&runtime)?;
         check_role(&input.role)?;
+        check_unsupported_config(input.dead_letter_config.as_ref(), input.file_system_configs.as_ref())?;
         let memory = input.memory_size.unwrap_or(128);
         check_range(memory, 128, 10240, "memorySize")?;
         let timeout = input.timeout.unwrap_or(3);
@@ -637,7 +666,7 @@ impl Inner {
             revision_id: new_revision(),
             reserved_concurrency: None,
             tracing_mode: input.tracing_config.as_ref().and_then(|t| t.mode.clone()),
-            logging: input.logging_config.clone(),
+            logging: check_logging(None, input.logging_config.as_ref())?,
             policy: Vec::new(),
             snap_start,
             vpc,
@@ -817,8 +846,9 @@ impl Inner {
             rec.tracing_mode = tc.mode.clone();
         }
         if let Some(l) = &input.logging_config {
-            rec.logging = Some(l.clone());
+            rec.logging = check_logging(rec.logging.as_ref(), Some(l))?;
         }
+        check_unsupported_config(input.dead_letter_config.as_ref(), input.file_system_configs.as_ref())?;
         let old_layers = rec.layers.clone();
         if let Some(l) = &input.layers {
             rec.layers = self.function_layers(ctx, &rec.region, l)?;
@@ -959,6 +989,9 @@ impl Inner {
             // An environment made for another network must not serve the new one.
             serde_json::to_string(&rec.vpc).unwrap_or_default()
         ) + &layers::fingerprint(&rec.layers)
+            // Baked into the environment (AWS_LAMBDA_LOG_GROUP_NAME) and where its logs go.
+            + "|"
+            + &rec.log_group()
     }
 
     async fn spawn_env(&self, rec: &FunctionRecord, fingerprint: String) -> Result<Result<Arc<Env>, Bytes>, AwsError> {

@@ -108,8 +108,12 @@ impl FunctionRecord {
         }
     }
 
+    /// `LoggingConfig.LogGroup` when set, else AWS's default `/aws/lambda/<name>`.
     pub fn log_group(&self) -> String {
-        format!("/aws/lambda/{}", self.name)
+        match self.logging.as_ref().and_then(|l| l.log_group.clone()) {
+            Some(g) => g,
+            None => format!("/aws/lambda/{}", self.name),
+        }
     }
 
     pub fn configuration(&self) -> t::FunctionConfiguration {
@@ -144,11 +148,7 @@ impl FunctionRecord {
             }),
             runtime_version_config: crate::runtime_mgmt::version_config(&self.region, self.runtime.as_deref()),
             vpc_config: crate::vpc::render(self.vpc.as_ref(), &self.account, &self.region),
-            logging_config: Some(self.logging.clone().unwrap_or_else(|| t::LoggingConfig {
-                log_format: Some("Text".into()),
-                log_group: Some(self.log_group()),
-                ..Default::default()
-            })),
+            logging_config: Some(t::LoggingConfig { log_format: Some("Text".into()), log_group: Some(self.log_group()), ..Default::default() }),
             layers: crate::layers::render(&self.layers),
             ..Default::default()
         }
