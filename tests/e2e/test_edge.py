@@ -35,7 +35,7 @@ def test_every_response_has_a_request_id(server):
         ("dynamodb", lambda c: c.describe_kinesis_streaming_destination(TableName="t"), "UnknownOperationException", 501),
         ("secretsmanager", lambda c: c.list_secrets(), "UnknownOperationException", 501),
         # restJson
-        ("lambda", lambda c: c.list_code_signing_configs(), "UnknownOperationException", 501),
+        ("lambda", lambda c: c.get_function_recursion_config(FunctionName="f"), "UnknownOperationException", 501),
         ("apigateway", lambda c: c.get_api_keys(), "UnknownOperationException", 501),
         # awsQuery
         ("sns", lambda c: c.list_topics(), "NotImplemented", 501),

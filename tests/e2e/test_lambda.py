@@ -411,6 +411,41 @@ def test_logging_config_log_group_and_refused_settings(server):
     assert lam.get_function_configuration(FunctionName="grouped")["LoggingConfig"] == {"LogFormat": "Text", "LogGroup": "/custom/moved"}
 
 
+def test_code_signing_none_attached_and_none_creatable(server):
+    lam = server.client("lambda")
+    create(lam, "unsigned", {"index.py": PY_FEATURES})
+    # What Terraform reads for every function: no configuration attached.
+    got = lam.get_function_code_signing_config(FunctionName="unsigned")
+    assert got["FunctionName"] == "unsigned" and got["CodeSigningConfigArn"] == ""
+    lam.delete_function_code_signing_config(FunctionName="unsigned")
+    assert lam.list_code_signing_configs()["CodeSigningConfigs"] == []
+    arn = "arn:aws:lambda:us-east-1:000000000000:code-signing-config:csc-0123456789abcdef0"
+    for call in (lambda: lam.put_function_code_signing_config(FunctionName="unsigned", CodeSigningConfigArn=arn),
+                 lambda: create(lam, "signed", {"index.py": PY_FEATURES}, CodeSigningConfigArn=arn)):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert e.value.response["Error"]["Code"] == "CodeSigningConfigNotFoundException"
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    with pytest.raises(ClientError) as e:
+        lam.get_code_signing_config(CodeSigningConfigArn=arn)
+    assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    with pytest.raises(ClientError) as e:
+        lam.create_code_signing_config(AllowedPublishers={"SigningProfileVersionArns": ["arn:aws:signer:us-east-1:000000000000:/signing-profiles/p/abcdefghij"]})
+    assert e.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    with pytest.raises(ClientError) as e:
+        lam.get_function_code_signing_config(FunctionName="missing")
+    assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_kms_key_arn_is_shown_back(server):
+    lam = server.client("lambda")
+    key = "arn:aws:kms:us-east-1:000000000000:key/11111111-2222-3333-4444-555555555555"
+    assert create(lam, "keyed", {"index.py": PY_FEATURES}, KMSKeyArn=key)["KMSKeyArn"] == key
+    assert lam.get_function_configuration(FunctionName="keyed")["KMSKeyArn"] == key
+    lam.update_function_configuration(FunctionName="keyed", KMSKeyArn="")
+    assert "KMSKeyArn" not in lam.get_function_configuration(FunctionName="keyed")
+
+
 def test_async_event_invoke_and_retries(fast_server, tmp_path):
     lam = fast_server.client("lambda")
     create(lam, "async", {"index.py": PY_FEATURES})

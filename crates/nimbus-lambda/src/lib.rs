@@ -39,6 +39,7 @@ mod policy;
 mod pool;
 mod provisioned;
 mod runtime_mgmt;
+mod code_signing;
 mod runtimes;
 mod template;
 mod vpc;
@@ -620,6 +621,10 @@ impl Inner {
         check_runtime(&runtime)?;
         check_role(&input.role)?;
         check_unsupported_config(input.dead_letter_config.as_ref(), input.file_system_configs.as_ref())?;
+        if let Some(arn) = input.code_signing_config_arn.as_deref().filter(|a| !a.is_empty()) {
+            // Nimbus has no code signing configurations, so none can exist.
+            return Err(code_signing::not_found(arn));
+        }
         let memory = input.memory_size.unwrap_or(128);
         check_range(memory, 128, 10240, "memorySize")?;
         let timeout = input.timeout.unwrap_or(3);
@@ -667,6 +672,7 @@ impl Inner {
             reserved_concurrency: None,
             tracing_mode: input.tracing_config.as_ref().and_then(|t| t.mode.clone()),
             logging: check_logging(None, input.logging_config.as_ref())?,
+            kms_key_arn: input.kms_key_arn.clone().filter(|k| !k.is_empty()),
             policy: Vec::new(),
             snap_start,
             vpc,
@@ -847,6 +853,9 @@ impl Inner {
         }
         if let Some(l) = &input.logging_config {
             rec.logging = check_logging(rec.logging.as_ref(), Some(l))?;
+        }
+        if let Some(k) = &input.kms_key_arn {
+            rec.kms_key_arn = (!k.is_empty()).then(|| k.clone());
         }
         check_unsupported_config(input.dead_letter_config.as_ref(), input.file_system_configs.as_ref())?;
         let old_layers = rec.layers.clone();
@@ -1451,7 +1460,10 @@ impl Handler for Lambda {
         if Op::from_name(op).is_some_and(esm::implements) {
             return true;
         }
-        if Op::from_name(op).is_some_and(invoke_config::implements) || Op::from_name(op).is_some_and(runtime_mgmt::implements) {
+        if Op::from_name(op).is_some_and(invoke_config::implements)
+            || Op::from_name(op).is_some_and(runtime_mgmt::implements)
+            || Op::from_name(op).is_some_and(code_signing::implements)
+        {
             return true;
         }
         matches!(
@@ -1575,6 +1587,7 @@ impl Handler for Lambda {
                 Some(o) if urls::implements(o) => s.url_call(ctx, o, input).await,
                 Some(o) if invoke_config::implements(o) => s.invoke_config_call(ctx, o, input).await,
                 Some(o) if runtime_mgmt::implements(o) => s.runtime_mgmt_call(ctx, o, input).await,
+                Some(o) if code_signing::implements(o) => s.code_signing_call(ctx, o, input).await,
                 _ => Err(AwsError::internal(format!("{} is not implemented", op.name))),
             }
         })

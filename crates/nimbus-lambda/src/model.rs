@@ -46,6 +46,10 @@ pub struct FunctionRecord {
     pub reserved_concurrency: Option<i32>,
     #[serde(default)]
     pub tracing_mode: Option<String>,
+    /// `KMSKeyArn` as set: shown back as AWS does. Nimbus has no KMS; environment
+    /// variables are stored as they are, under the data directory's protection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_arn: Option<String>,
     #[serde(default)]
     pub logging: Option<t::LoggingConfig>,
     /// Resource-policy statements (`AddPermission`), rendered as AWS renders them.
@@ -147,6 +151,7 @@ impl FunctionRecord {
                 ),
             }),
             runtime_version_config: crate::runtime_mgmt::version_config(&self.region, self.runtime.as_deref()),
+            kms_key_arn: self.kms_key_arn.clone(),
             vpc_config: crate::vpc::render(self.vpc.as_ref(), &self.account, &self.region),
             logging_config: Some(t::LoggingConfig { log_format: Some("Text".into()), log_group: Some(self.log_group()), ..Default::default() }),
             layers: crate::layers::render(&self.layers),
