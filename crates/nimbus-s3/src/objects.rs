@@ -12,65 +12,38 @@ use tokio::io::AsyncSeekExt;
 use crate::backend::*;
 use crate::meta::*;
 
-impl Backend {
-    pub(crate) async fn obj_get_object(
-        &self,
-        req: S3Request<GetObjectInput>,
-    ) -> S3Result<S3Response<GetObjectOutput>> {
-        let i = &req.input;
-        let (b, m) = self.readable(&i.bucket, &i.key, i.version_id.as_deref())?;
-        check_conditions(
-            &m,
-            i.if_match.as_ref(),
-            i.if_none_match.as_ref(),
-            i.if_modified_since.as_ref(),
-            i.if_unmodified_since.as_ref(),
-        )?;
-        let (start, len, content_range) = match &i.range {
-            None => (0, m.size, None),
-            Some(r) => {
-                let r = r.check(m.size)?;
-                (
-                    r.start,
-                    r.end - r.start,
-                    Some(format!(
-                        "bytes {}-{}/{}",
-                        r.start,
-                        r.end.saturating_sub(1),
-                        m.size
-                    )),
-                )
-            }
-        };
-        let blob = self
-            .store
-            .blobs()
-            .get(&m.blob)
-            .map_err(internal)?
-            .ok_or_else(|| internal("blob missing"))?;
-        let mut file = tokio::fs::File::from_std(blob.into_file());
-        if start > 0 {
-            file.seek(std::io::SeekFrom::Start(start))
-                .await
-                .map_err(internal)?;
+/// (first byte, length, Content-Range) of a GET or HEAD with an optional Range.
+fn read_range(m: &ObjectMeta, range: Option<&Range>) -> S3Result<(u64, u64, Option<String>)> {
+    Ok(match range {
+        None => (0, m.size, None),
+        Some(r) => {
+            let r = r.check(m.size)?;
+            let shown = format!("bytes {}-{}/{}", r.start, r.end.saturating_sub(1), m.size);
+            (r.start, r.end - r.start, Some(shown))
         }
-        use tokio::io::AsyncReadExt;
-        let stream = tokio_util::io::ReaderStream::with_capacity(file.take(len), 64 * 1024);
-        let whole = content_range.is_none();
-        let with_sums = whole
-            && i.checksum_mode
-                .as_ref()
-                .is_some_and(|c| c.as_str() == ChecksumMode::ENABLED);
-        let sums = if with_sums {
-            m.checksums.clone()
-        } else {
-            BTreeMap::new()
-        };
-        let [crc32, crc32c, sha1, sha256, crc64] = put_checksums(&sums);
-        let mut out = GetObjectOutput {
-            body: Some(StreamingBlob::wrap(stream)),
-            content_length: Some(len as i64),
-            content_range,
+    })
+}
+
+/// The stored checksums, shown only for a whole-object read with ChecksumMode ENABLED.
+fn shown_checksums(m: &ObjectMeta, whole: bool, mode: Option<&ChecksumMode>) -> [Option<String>; 5] {
+    if whole && mode.is_some_and(|c| c.as_str() == ChecksumMode::ENABLED) {
+        put_checksums(&m.checksums)
+    } else {
+        put_checksums(&BTreeMap::new())
+    }
+}
+
+/// The headers GetObject and HeadObject share (s3s gives them distinct output types):
+/// `$ty { extra fields }`, then the bucket, object meta, length, Content-Range and the
+/// checksums from [`shown_checksums`].
+macro_rules! object_output {
+    ($ty:ident { $($extra:tt)* }, $b:expr, $m:expr, $len:expr, $content_range:expr, $sums:expr) => {{
+        let [crc32, crc32c, sha1, sha256, crc64] = $sums;
+        let m = &$m;
+        let mut out = $ty {
+            $($extra)*
+            content_length: Some($len as i64),
+            content_range: $content_range,
             accept_ranges: Some("bytes".into()),
             last_modified: Some(ts(m.last_modified_ms)),
             e_tag: Some(etag(&m.etag)),
@@ -86,8 +59,7 @@ impl Backend {
             checksum_sha256: sha256,
             checksum_crc64nvme: crc64,
             parts_count: m.parts.map(|p| p as i32),
-            tag_count: (!m.tags.is_empty()).then_some(m.tags.len() as i32),
-            version_id: crate::versions::version_header(&b, &m),
+            version_id: crate::versions::version_header(&$b, m),
             ..Default::default()
         };
         if out.content_type.is_none() {
@@ -96,6 +68,44 @@ impl Backend {
         if m.storage_class.as_deref().is_some_and(|s| s != "STANDARD") {
             out.storage_class = m.storage_class.clone().map(StorageClass::from);
         }
+        out
+    }};
+}
+
+impl Backend {
+    pub(crate) async fn obj_get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        let i = &req.input;
+        let (b, m) = self.readable(&i.bucket, &i.key, i.version_id.as_deref())?;
+        check_conditions(
+            &m,
+            i.if_match.as_ref(),
+            i.if_none_match.as_ref(),
+            i.if_modified_since.as_ref(),
+            i.if_unmodified_since.as_ref(),
+        )?;
+        let (start, len, content_range) = read_range(&m, i.range.as_ref())?;
+        let blob = self
+            .store
+            .blobs()
+            .get(&m.blob)
+            .map_err(internal)?
+            .ok_or_else(|| internal("blob missing"))?;
+        let mut file = tokio::fs::File::from_std(blob.into_file());
+        if start > 0 {
+            file.seek(std::io::SeekFrom::Start(start))
+                .await
+                .map_err(internal)?;
+        }
+        use tokio::io::AsyncReadExt;
+        let stream = tokio_util::io::ReaderStream::with_capacity(file.take(len), 64 * 1024);
+        let sums = shown_checksums(&m, content_range.is_none(), i.checksum_mode.as_ref());
+        let out = object_output!(GetObjectOutput {
+            body: Some(StreamingBlob::wrap(stream)),
+            tag_count: (!m.tags.is_empty()).then_some(m.tags.len() as i32),
+        }, b, m, len, content_range, sums);
         Ok(S3Response::new(out))
     }
     pub(crate) async fn obj_head_object(
@@ -111,58 +121,9 @@ impl Backend {
             i.if_modified_since.as_ref(),
             i.if_unmodified_since.as_ref(),
         )?;
-        let (len, content_range) = match &i.range {
-            None => (m.size, None),
-            Some(r) => {
-                let r = r.check(m.size)?;
-                (
-                    r.end - r.start,
-                    Some(format!(
-                        "bytes {}-{}/{}",
-                        r.start,
-                        r.end.saturating_sub(1),
-                        m.size
-                    )),
-                )
-            }
-        };
-        let with_sums = content_range.is_none()
-            && i.checksum_mode
-                .as_ref()
-                .is_some_and(|c| c.as_str() == ChecksumMode::ENABLED);
-        let sums = if with_sums {
-            m.checksums.clone()
-        } else {
-            BTreeMap::new()
-        };
-        let [crc32, crc32c, sha1, sha256, crc64] = put_checksums(&sums);
-        let mut out = HeadObjectOutput {
-            content_length: Some(len as i64),
-            content_range,
-            accept_ranges: Some("bytes".into()),
-            last_modified: Some(ts(m.last_modified_ms)),
-            e_tag: Some(etag(&m.etag)),
-            metadata: (!m.metadata.is_empty()).then(|| m.metadata.clone().into_iter().collect()),
-            content_type: m.content_type.as_deref().and_then(|c| c.parse().ok()),
-            content_encoding: m.content_encoding.clone(),
-            content_disposition: m.content_disposition.clone(),
-            content_language: m.content_language.clone(),
-            cache_control: m.cache_control.clone(),
-            checksum_crc32: crc32,
-            checksum_crc32c: crc32c,
-            checksum_sha1: sha1,
-            checksum_sha256: sha256,
-            checksum_crc64nvme: crc64,
-            parts_count: m.parts.map(|p| p as i32),
-            version_id: crate::versions::version_header(&b, &m),
-            ..Default::default()
-        };
-        if out.content_type.is_none() {
-            out.content_type = "binary/octet-stream".parse().ok();
-        }
-        if m.storage_class.as_deref().is_some_and(|s| s != "STANDARD") {
-            out.storage_class = m.storage_class.clone().map(StorageClass::from);
-        }
+        let (_, len, content_range) = read_range(&m, i.range.as_ref())?;
+        let sums = shown_checksums(&m, content_range.is_none(), i.checksum_mode.as_ref());
+        let out = object_output!(HeadObjectOutput {}, b, m, len, content_range, sums);
         Ok(S3Response::new(out))
     }
     pub(crate) async fn obj_delete_object(
