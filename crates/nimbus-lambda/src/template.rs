@@ -590,9 +590,7 @@ async fn start_template(req: &Request<'_>) -> Result<Arc<Template>, StartError> 
     }
     sb.env.insert("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "snap-start".into());
     sb.env.insert("NIMBUS_TEMPLATE_FD".into(), cli.as_raw_fd().to_string());
-    // Whether environments get namespaces of their own (the same test as `fork`'s): the
-    // template then clones each one straight into them.
-    if req.host.mode != nimbus_sandbox::Mode::Off && req.host.namespaces && req.host.root {
+    if isolates(req.host) {
         sb.env.insert("NIMBUS_TEMPLATE_ISOLATE".into(), "1".into());
     }
     let network = match req.network {
@@ -701,9 +699,16 @@ async fn start_template(req: &Request<'_>) -> Result<Arc<Template>, StartError> 
     }))
 }
 
+/// Whether environments made from a template get namespaces of their own (the template
+/// is told at start, so it clones each one straight into them; each fork's setup says it
+/// again).
+fn isolates(host: &nimbus_sandbox::Host) -> bool {
+    host.mode != nimbus_sandbox::Mode::Off && host.namespaces && host.root
+}
+
 /// Forks one environment from `t`.
 async fn fork(t: &Arc<Template>, req: &Request<'_>) -> Result<Arc<Env>, String> {
-    let isolate = req.host.mode != nimbus_sandbox::Mode::Off && req.host.namespaces && req.host.root;
+    let isolate = isolates(req.host);
     let seccomp = if isolate && req.host.seccomp {
         hex::encode(nimbus_sandbox::seccomp::to_bytes(&nimbus_sandbox::seccomp::filter()))
     } else {
